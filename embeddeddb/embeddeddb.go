@@ -1,0 +1,62 @@
+// Package embeddeddb runs FerretDB inside the process, on SQLite files in a
+// directory, and gives a MongoDB URI for it. It is the database of the
+// embedded default and of the test suite when no MONGO_URI is given.
+package embeddeddb
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Server is a running embedded FerretDB.
+type Server struct {
+	URI    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start runs FerretDB with its SQLite files in dir, listening on addr
+// (127.0.0.1:0 picks a free port). Stop ends it.
+func Start(dir, addr string, logger *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embeddeddb: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embeddeddb: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		_ = f.Run(ctx)
+	}()
+	uri := make(chan string, 1)
+	go func() { uri <- f.MongoDBURI() }()
+	select {
+	case s.URI = <-uri:
+	case <-time.After(30 * time.Second):
+		cancel()
+		return nil, fmt.Errorf("embeddeddb: FerretDB did not start listening")
+	}
+	return s, nil
+}
+
+// Stop shuts FerretDB down and waits for it.
+func (s *Server) Stop() {
+	s.cancel()
+	<-s.done
+}

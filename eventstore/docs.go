@@ -1,0 +1,57 @@
+package eventstore
+
+import (
+	"fmt"
+	"time"
+)
+
+// commitDoc is the stored shape of a commit.
+type commitDoc struct {
+	Position    int64      `bson:"_id"`
+	StreamID    string     `bson:"stream_id"`
+	Base        int64      `bson:"base"`
+	CommitID    string     `bson:"commit_id"`
+	Time        time.Time  `bson:"time"`
+	Correlation string     `bson:"correlation_id,omitempty"`
+	Causation   string     `bson:"causation_id,omitempty"`
+	Actor       string     `bson:"actor,omitempty"`
+	Events      []eventDoc `bson:"events"`
+}
+
+// eventDoc is the stored shape of one event; Data is its JSON payload.
+type eventDoc struct {
+	Name string `bson:"name"`
+	Data string `bson:"data"`
+}
+
+// linkDoc points from a stream version to the commit that starts there.
+type linkDoc struct {
+	ID       string `bson:"_id"`
+	Position int64  `bson:"pos"`
+}
+
+type snapshotDoc struct {
+	StreamID string    `bson:"_id"`
+	Version  int64     `bson:"version"`
+	Data     string    `bson:"data"`
+	Time     time.Time `bson:"time"`
+}
+
+func linkID(stream string, base int64) string { return fmt.Sprintf("%s@%d", stream, base) }
+
+func (r *Registry) decodeCommit(d commitDoc) (Commit, error) {
+	c := Commit{
+		Position: d.Position, StreamID: d.StreamID, Base: d.Base, Version: d.Base + int64(len(d.Events)),
+		CommitID: d.CommitID, Time: d.Time.UTC(),
+		Meta:   Metadata{CorrelationID: d.Correlation, CausationID: d.Causation, Actor: d.Actor},
+		Events: make([]Event, len(d.Events)),
+	}
+	for i, e := range d.Events {
+		ev, err := r.Decode(e.Name, []byte(e.Data))
+		if err != nil {
+			return Commit{}, fmt.Errorf("commit %d event %d: %w", d.Position, i, err)
+		}
+		c.Events[i] = Event{Name: ev.Name(), Version: d.Base + int64(i) + 1, Data: []byte(e.Data), Event: ev}
+	}
+	return c, nil
+}
