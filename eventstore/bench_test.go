@@ -26,7 +26,7 @@ func BenchmarkAppend(b *testing.B) {
 		mu.Unlock()
 		var v int64
 		for pb.Next() {
-			if _, err := s.Append(ctx, stream, v, events(stream, 1, ""), eventstore.Metadata{}); err != nil {
+			if _, err := s.Append(ctx, stream, v, events(stream, 1, "")); err != nil {
 				b.Fatal(err)
 			}
 			v++
@@ -39,7 +39,7 @@ func BenchmarkAppendSerial(b *testing.B) {
 	ctx := context.Background()
 	s := open(b, testenv.Database(b))
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Append(ctx, "serial", int64(i), events("serial", 1, ""), eventstore.Metadata{}); err != nil {
+		if _, err := s.Append(ctx, "serial", int64(i), events("serial", 1, "")); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -62,7 +62,7 @@ func BenchmarkAppendTwoStores(b *testing.B) {
 		mu.Unlock()
 		var v int64
 		for pb.Next() {
-			if _, err := s.Append(ctx, stream, v, events(stream, 1, ""), eventstore.Metadata{}); err != nil {
+			if _, err := s.Append(ctx, stream, v, events(stream, 1, "")); err != nil {
 				b.Fatal(err)
 			}
 			v++

@@ -20,7 +20,8 @@ var (
 	ErrClosed = errors.New("eventstore: closed")
 )
 
-// Metadata travels with every commit: who did it and why.
+// Metadata travels with every event: who caused it, in answer to what,
+// and as part of which larger flow.
 type Metadata struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 	CausationID   string `json:"causation_id,omitempty"`
@@ -35,7 +36,6 @@ type Commit struct {
 	Version  int64     `json:"version"` // stream version after the commit
 	CommitID string    `json:"commit_id"`
 	Time     time.Time `json:"time"`
-	Meta     Metadata  `json:"meta"`
 	Events   []Event   `json:"events"`
 }
 
@@ -44,7 +44,24 @@ type Event struct {
 	Name    string          `json:"name"`
 	Version int64           `json:"version"`
 	Data    json.RawMessage `json:"data"`
+	Meta    Metadata        `json:"meta"`
 	Event   domain.Event    `json:"-"`
+}
+
+// Pending is an event to append with the metadata of the command that
+// decided it. One commit may carry events of several commands.
+type Pending struct {
+	Event domain.Event
+	Meta  Metadata
+}
+
+// With pairs every event with the same metadata.
+func With(meta Metadata, events ...domain.Event) []Pending {
+	out := make([]Pending, len(events))
+	for i, e := range events {
+		out[i] = Pending{Event: e, Meta: meta}
+	}
+	return out
 }
 
 // EventID is a stable id of the i-th event of the commit, for idempotency

@@ -55,7 +55,7 @@ func appendForever(writer string) {
 					if len(cs) > 0 {
 						known[stream] = cs[len(cs)-1].Version
 					}
-					c, err := s.Append(ctx, stream, known[stream], events(stream, 1+rand.IntN(5), writer), eventstore.Metadata{})
+					c, err := s.Append(ctx, stream, known[stream], events(stream, 1+rand.IntN(5), writer))
 					if errors.Is(err, eventstore.ErrConcurrency) {
 						atLeast = known[stream] + 1
 						continue
@@ -141,7 +141,7 @@ func TestKillMidAppend(t *testing.T) {
 		if cs[len(cs)-1].Version != v {
 			t.Fatalf("%s read to %d, want %d", stream, cs[len(cs)-1].Version, v)
 		}
-		if _, err := s.Append(ctx, stream, v, events(stream, 1, "after"), eventstore.Metadata{}); err != nil {
+		if _, err := s.Append(ctx, stream, v, events(stream, 1, "after")); err != nil {
 			t.Fatalf("append to %s after the crash: %v", stream, err)
 		}
 	}

@@ -12,16 +12,16 @@ type commitDoc struct {
 	Base        int64      `bson:"base"`
 	CommitID    string     `bson:"commit_id"`
 	Time        time.Time  `bson:"time"`
-	Correlation string     `bson:"correlation_id,omitempty"`
-	Causation   string     `bson:"causation_id,omitempty"`
-	Actor       string     `bson:"actor,omitempty"`
 	Events      []eventDoc `bson:"events"`
 }
 
 // eventDoc is the stored shape of one event; Data is its JSON payload.
 type eventDoc struct {
-	Name string `bson:"name"`
-	Data string `bson:"data"`
+	Name        string `bson:"name"`
+	Data        string `bson:"data"`
+	Correlation string `bson:"correlation_id,omitempty"`
+	Causation   string `bson:"causation_id,omitempty"`
+	Actor       string `bson:"actor,omitempty"`
 }
 
 // linkDoc points from a stream version to the commit that starts there.
@@ -43,7 +43,6 @@ func (r *Registry) decodeCommit(d commitDoc) (Commit, error) {
 	c := Commit{
 		Position: d.Position, StreamID: d.StreamID, Base: d.Base, Version: d.Base + int64(len(d.Events)),
 		CommitID: d.CommitID, Time: d.Time.UTC(),
-		Meta:   Metadata{CorrelationID: d.Correlation, CausationID: d.Causation, Actor: d.Actor},
 		Events: make([]Event, len(d.Events)),
 	}
 	for i, e := range d.Events {
@@ -51,7 +50,10 @@ func (r *Registry) decodeCommit(d commitDoc) (Commit, error) {
 		if err != nil {
 			return Commit{}, fmt.Errorf("commit %d event %d: %w", d.Position, i, err)
 		}
-		c.Events[i] = Event{Name: ev.Name(), Version: d.Base + int64(i) + 1, Data: []byte(e.Data), Event: ev}
+		c.Events[i] = Event{
+			Name: ev.Name(), Version: d.Base + int64(i) + 1, Data: []byte(e.Data), Event: ev,
+			Meta: Metadata{CorrelationID: e.Correlation, CausationID: e.Causation, Actor: e.Actor},
+		}
 	}
 	return c, nil
 }

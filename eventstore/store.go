@@ -14,8 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/seatline/seatline/domain"
 )
 
 // Collection names.
@@ -195,7 +193,7 @@ func (s *Store) exists(ctx context.Context, pos int64) (bool, error) {
 //
 // If ctx ends while the append is queued or in flight, Append returns the
 // context's error and the commit may or may not have happened.
-func (s *Store) Append(ctx context.Context, stream string, expected int64, events []domain.Event, meta Metadata) (Commit, error) {
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events []Pending) (Commit, error) {
 	if !ValidStreamID(stream) {
 		return Commit{}, fmt.Errorf("eventstore: invalid stream id %q", stream)
 	}
@@ -204,15 +202,15 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	}
 	doc := commitDoc{
 		StreamID: stream, Base: expected, CommitID: newCommitID(), Time: s.opts.Now().UTC().Truncate(time.Millisecond),
-		Correlation: meta.CorrelationID, Causation: meta.CausationID, Actor: meta.Actor,
 		Events: make([]eventDoc, len(events)),
 	}
 	for i, e := range events {
-		name, data, err := s.reg.Encode(e)
+		name, data, err := s.reg.Encode(e.Event)
 		if err != nil {
 			return Commit{}, err
 		}
-		doc.Events[i] = eventDoc{Name: name, Data: string(data)}
+		doc.Events[i] = eventDoc{Name: name, Data: string(data),
+			Correlation: e.Meta.CorrelationID, Causation: e.Meta.CausationID, Actor: e.Meta.Actor}
 	}
 	req := &appendReq{doc: doc, done: make(chan appendResult, 1)}
 	select {

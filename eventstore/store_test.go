@@ -53,10 +53,18 @@ func open(t testing.TB, db *mongo.Database) *eventstore.Store {
 	return s
 }
 
-func events(stream string, n int, writer string) []domain.Event {
+func evs(stream string, n int) []domain.Event {
 	out := make([]domain.Event, n)
 	for i := range out {
-		out[i] = happened{Stream: stream, Seq: i + 1, Of: n, Writer: writer}
+		out[i] = happened{Stream: stream, Seq: i + 1, Of: n}
+	}
+	return out
+}
+
+func events(stream string, n int, writer string) []eventstore.Pending {
+	out := make([]eventstore.Pending, n)
+	for i := range out {
+		out[i] = eventstore.Pending{Event: happened{Stream: stream, Seq: i + 1, Of: n, Writer: writer}}
 	}
 	return out
 }
@@ -65,17 +73,17 @@ func TestAppendAndReadStream(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, testenv.Database(t))
-	c1, err := s.Append(ctx, "order-1", 0, events("order-1", 3, ""), eventstore.Metadata{CorrelationID: "corr", Actor: "tester"})
+	c1, err := s.Append(ctx, "order-1", 0, eventstore.With(eventstore.Metadata{CorrelationID: "corr", Actor: "tester"}, evs("order-1", 3)...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c1.Position != 1 || c1.Base != 0 || c1.Version != 3 || len(c1.Events) != 3 || c1.Events[2].Version != 3 {
 		t.Fatalf("first commit %+v", c1)
 	}
-	if _, err := s.Append(ctx, "order-2", 0, events("order-2", 1, ""), eventstore.Metadata{}); err != nil {
+	if _, err := s.Append(ctx, "order-2", 0, events("order-2", 1, "")); err != nil {
 		t.Fatal(err)
 	}
-	c3, err := s.Append(ctx, "order-1", 3, events("order-1", 2, ""), eventstore.Metadata{})
+	c3, err := s.Append(ctx, "order-1", 3, events("order-1", 2, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +94,7 @@ func TestAppendAndReadStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Position != 1 || got[1].Position != 3 || got[0].Meta.CorrelationID != "corr" || got[0].Meta.Actor != "tester" {
+	if len(got) != 2 || got[0].Position != 1 || got[1].Position != 3 || got[0].Events[1].Meta.CorrelationID != "corr" || got[0].Events[1].Meta.Actor != "tester" {
 		t.Fatalf("stream %+v", got)
 	}
 	if e := got[1].Events[1].Event.(happened); e.Seq != 2 || e.Of != 2 || got[1].Events[1].Version != 5 {
@@ -102,7 +110,7 @@ func TestAppendAndReadStream(t *testing.T) {
 	if _, err := s.ReadCommit(ctx, 4); !errors.Is(err, eventstore.ErrNotFound) {
 		t.Fatalf("ReadCommit(4) = %v", err)
 	}
-	if _, err := s.Append(ctx, "bad@id", 0, events("x", 1, ""), eventstore.Metadata{}); err == nil {
+	if _, err := s.Append(ctx, "bad@id", 0, events("x", 1, "")); err == nil {
 		t.Fatal("a stream id with @ was accepted")
 	}
 }
@@ -111,15 +119,15 @@ func TestAppendAtAStaleVersionFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, testenv.Database(t))
-	if _, err := s.Append(ctx, "a", 0, events("a", 2, ""), eventstore.Metadata{}); err != nil {
+	if _, err := s.Append(ctx, "a", 0, events("a", 2, "")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Append(ctx, "a", 0, events("a", 1, ""), eventstore.Metadata{})
+	_, err := s.Append(ctx, "a", 0, events("a", 1, ""))
 	if !errors.Is(err, eventstore.ErrConcurrency) {
 		t.Fatalf("append at version 0 again: %v", err)
 	}
 	// The failed append left no gap: the next commit takes position 2.
-	c, err := s.Append(ctx, "b", 0, events("b", 1, ""), eventstore.Metadata{})
+	c, err := s.Append(ctx, "b", 0, events("b", 1, ""))
 	if err != nil || c.Position != 2 {
 		t.Fatalf("next append %+v %v", c, err)
 	}
@@ -162,7 +170,7 @@ func TestConcurrentAppendersFromTwoStores(t *testing.T) {
 				if len(commits) > 0 {
 					known[stream] = commits[len(commits)-1].Version
 				}
-				_, err = s.Append(ctx, stream, known[stream], events(stream, 1+i%3, fmt.Sprint(w)), eventstore.Metadata{})
+				_, err = s.Append(ctx, stream, known[stream], events(stream, 1+i%3, fmt.Sprint(w)))
 				switch {
 				case err == nil:
 					wins.Add(1)
@@ -251,7 +259,7 @@ func TestGroupCommitKeepsEachAppendersOutcome(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, err := s.Append(ctx, fmt.Sprintf("g%d", i/2), 0, events("g", 2, ""), eventstore.Metadata{})
+			_, err := s.Append(ctx, fmt.Sprintf("g%d", i/2), 0, events("g", 2, ""))
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -289,7 +297,7 @@ func TestOnCommitSeesCommitsInOrder(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, err := s.Append(ctx, fmt.Sprintf("o%d", i), 0, events("o", 1, ""), eventstore.Metadata{}); err != nil {
+			if _, err := s.Append(ctx, fmt.Sprintf("o%d", i), 0, events("o", 1, "")); err != nil {
 				t.Error(err)
 			}
 		}(i)
@@ -313,7 +321,7 @@ func TestANewStoreFindsTheHead(t *testing.T) {
 	db := testenv.Database(t)
 	s := open(t, db)
 	for i := 0; i < 37; i++ {
-		if _, err := s.Append(ctx, fmt.Sprintf("h%d", i), 0, events("h", 1, ""), eventstore.Metadata{}); err != nil {
+		if _, err := s.Append(ctx, fmt.Sprintf("h%d", i), 0, events("h", 1, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -321,10 +329,10 @@ func TestANewStoreFindsTheHead(t *testing.T) {
 	if s2.KnownHead() != 37 {
 		t.Fatalf("a new store found head %d, want 37", s2.KnownHead())
 	}
-	if c, err := s2.Append(ctx, "h0", 1, events("h", 1, ""), eventstore.Metadata{}); err != nil || c.Position != 38 {
+	if c, err := s2.Append(ctx, "h0", 1, events("h", 1, "")); err != nil || c.Position != 38 {
 		t.Fatalf("append on the new store: %+v %v", c, err)
 	}
-	if _, err := s.Append(ctx, "h1", 1, events("h", 1, ""), eventstore.Metadata{}); err != nil {
+	if _, err := s.Append(ctx, "h1", 1, events("h", 1, "")); err != nil {
 		t.Fatalf("the first store, whose head is stale, could not append: %v", err)
 	}
 	if h, _ := s.Head(ctx); h != 39 {
@@ -338,7 +346,7 @@ func TestAMissingLinkIsRepaired(t *testing.T) {
 	db := testenv.Database(t)
 	s := open(t, db)
 	for v := int64(0); v < 3; v++ {
-		if _, err := s.Append(ctx, "l", v, events("l", 1, ""), eventstore.Metadata{}); err != nil {
+		if _, err := s.Append(ctx, "l", v, events("l", 1, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,7 +360,7 @@ func TestAMissingLinkIsRepaired(t *testing.T) {
 	}
 	// An append at the stale version conflicts, which tells the caller the
 	// stream goes further; reading with that knowledge repairs the link.
-	if _, err := s.Append(ctx, "l", 1, events("l", 1, ""), eventstore.Metadata{}); !errors.Is(err, eventstore.ErrConcurrency) {
+	if _, err := s.Append(ctx, "l", 1, events("l", 1, "")); !errors.Is(err, eventstore.ErrConcurrency) {
 		t.Fatalf("stale append: %v", err)
 	}
 	full, err := s.ReadStream(ctx, "l", 1, 2)
@@ -415,7 +423,7 @@ func TestScanReadsTheLogInOrder(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, testenv.Database(t))
 	for i := 0; i < 20; i++ {
-		if _, err := s.Append(ctx, fmt.Sprintf("sc%d", i%3), int64(i/3), events("sc", 1, ""), eventstore.Metadata{}); err != nil {
+		if _, err := s.Append(ctx, fmt.Sprintf("sc%d", i%3), int64(i/3), events("sc", 1, "")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -84,10 +84,7 @@ func (b *Booking) ShowID() string { return b.s.ShowID }
 // Status returns the booking's status at now: a held booking whose
 // deadline has passed is expired even before its expiry is recorded.
 func (b *Booking) Status(now time.Time) Status {
-	if b.s.Status == StatusHeld && !now.Before(b.s.ExpiresAt) {
-		return StatusExpired
-	}
-	return b.s.Status
+	return EffectiveStatus(b.s.Status, b.s.ExpiresAt, now)
 }
 
 // Placement is what a booking is created from: a hold on its show.
@@ -165,3 +162,15 @@ func (b *Booking) apply(e domain.Event) {
 		b.s.Status = StatusExpired
 	}
 }
+
+// EffectiveStatus is the status a booking recorded as status has at now:
+// a hold past its deadline counts as expired before its expiry is recorded.
+func EffectiveStatus(status Status, expiresAt, now time.Time) Status {
+	if status == StatusHeld && !now.Before(expiresAt) {
+		return StatusExpired
+	}
+	return status
+}
+
+// StreamPrefix starts the event stream id of every booking: "booking-<id>".
+const StreamPrefix = "booking-"

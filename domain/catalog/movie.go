@@ -143,3 +143,9 @@ func equalMovie(a, b MovieDetails) bool {
 }
 
 func strqt(s string) string { return `"` + s + `"` }
+
+// Stream id prefixes of catalog aggregates: "movie-<id>", "venue-<id>".
+const (
+	MovieStreamPrefix = "movie-"
+	VenueStreamPrefix = "venue-"
+)

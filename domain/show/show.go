@@ -343,3 +343,6 @@ func sortedKeys(m map[string]bool) []string {
 	slices.Sort(out)
 	return out
 }
+
+// StreamPrefix starts the event stream id of every show: "show-<id>".
+const StreamPrefix = "show-"

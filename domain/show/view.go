@@ -32,16 +32,27 @@ func (s *Show) SeatMap(now time.Time) []SeatView {
 		v := SeatView{ID: seat.ID, Category: seat.Category, Price: s.s.Prices[seat.Category], State: Free}
 		if b, ok := s.s.Owner[seat.ID]; ok {
 			h := s.s.Holds[b]
-			switch {
-			case h.Sold:
-				v.State, v.BookingID = Sold, b
-			case now.Before(h.Until):
-				v.State, v.BookingID, v.Until = Held, b, h.Until
+			if v.State = SeatState(true, h.Sold, h.Until, now); v.State != Free {
+				v.BookingID, v.Until = b, h.Until
 			}
 		}
 		out[i] = v
 	}
 	return out
+}
+
+// SeatState is the state of a seat at now: free unless owned; an owned
+// seat is sold, or held until its hold's deadline and free from then on.
+func SeatState(owned, sold bool, until, now time.Time) string {
+	switch {
+	case !owned:
+		return Free
+	case sold:
+		return Sold
+	case now.Before(until):
+		return Held
+	}
+	return Free
 }
 
 // HoldOf returns booking b's hold, if it has one.
@@ -55,3 +66,18 @@ func (s *Show) StartsAt() time.Time { return s.s.StartsAt }
 
 // Currency is the currency of the show's prices.
 func (s *Show) Currency() string { return s.s.Currency }
+
+// Summary is what a show's schedule says, for answering its creator.
+type Summary struct {
+	MovieID, VenueID string
+	StartsAt, EndsAt time.Time
+	Prices           map[string]int64
+	Currency         string
+	Capacity         int
+}
+
+// Summary returns the show's schedule.
+func (s *Show) Summary() Summary {
+	return Summary{MovieID: s.s.MovieID, VenueID: s.s.VenueID, StartsAt: s.s.StartsAt, EndsAt: s.s.EndsAt,
+		Prices: cloneMap(s.s.Prices), Currency: s.s.Currency, Capacity: len(s.s.Category)}
+}

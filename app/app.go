@@ -1,0 +1,317 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/seatline/seatline/bus"
+	"github.com/seatline/seatline/commands"
+	"github.com/seatline/seatline/coord"
+	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/domain/catalog"
+	"github.com/seatline/seatline/domain/show"
+	"github.com/seatline/seatline/embeddeddb"
+	"github.com/seatline/seatline/eventstore"
+	"github.com/seatline/seatline/httpapi"
+	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/projections"
+	"github.com/seatline/seatline/relay"
+	"github.com/seatline/seatline/sagas"
+)
+
+// App is one running process of the booking engine.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	ferret *embeddeddb.Server
+	client *mongo.Client
+	redis  *redis.Client
+
+	Store      *eventstore.Store
+	Bus        *bus.Bus
+	Relay      *relay.Relay
+	Consumer   *relay.Consumer
+	Commands   *commands.Handlers
+	Identity   *identity.Service
+	Catalog    *projections.Catalog
+	Shows      *projections.Shows
+	SeatMaps   *projections.SeatMaps
+	Bookings   *projections.Bookings
+	Freshness  *projections.Freshness
+	Handlers   []relay.Handler
+	handler    http.Handler
+	leaser     coord.Leaser
+	progress   coord.Progress
+	FirstAdmin *Credentials
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// Credentials of a generated first admin, shown once.
+type Credentials struct{ Email, Password string }
+
+// Groups lists every consumer group of the deployment. The relay keeps a
+// commit in circulation until all of them have handled it, so the list is
+// the same in every process whatever its role.
+func Groups() []string {
+	return []string{
+		projections.MoviesProjection, projections.VenuesProjection, projections.ShowsProjection,
+		projections.SeatMapsProjection, projections.BookingsProjection, sagas.BookingSeatsSaga,
+	}
+}
+
+// Registry lists every event the engine stores, under its stored name.
+func Registry() *eventstore.Registry {
+	r := eventstore.NewRegistry()
+	r.Register(catalog.Events()...)
+	r.Register(show.Events()...)
+	r.Register(booking.Events()...)
+	return r
+}
+
+// New builds the process for cfg: it connects to (or starts) the database
+// and Redis, and wires every part. Start runs the background parts; Close
+// releases everything.
+func New(ctx context.Context, cfg Config) (a *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a = &App{cfg: cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	uri := cfg.MongoURI
+	if cfg.Embedded() {
+		if a.ferret, err = embeddeddb.Start(filepath.Join(cfg.DataDir, "ferretdb"), "127.0.0.1:0", nil); err != nil {
+			return a, err
+		}
+		uri = a.ferret.URI
+	}
+	if a.client, err = mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(128)); err != nil {
+		return a, fmt.Errorf("app: connect to MongoDB: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err = a.client.Ping(pingCtx, nil); err != nil {
+		return a, fmt.Errorf("app: MongoDB does not answer: %w", err)
+	}
+	logDB := a.client.Database(cfg.MongoDB)
+	readDB := a.client.Database(cfg.MongoDB + "_read")
+	idDB := a.client.Database(cfg.MongoDB + "_identity")
+
+	if err = a.connectRedis(pingCtx); err != nil {
+		return a, err
+	}
+	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log}); err != nil {
+		return a, err
+	}
+	secret, err := a.jwtSecret()
+	if err != nil {
+		return a, err
+	}
+	ttl := cfg.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Minute
+	}
+	tokens, err := identity.NewTokens(secret, ttl, nil)
+	if err != nil {
+		return a, err
+	}
+	if a.Identity, err = identity.NewService(idDB, tokens, identity.Options{Hash: cfg.PasswordHash}); err != nil {
+		return a, err
+	}
+	if created, login, pw, err := a.Identity.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+		return a, err
+	} else if created && pw != "" {
+		a.FirstAdmin = &Credentials{Email: login, Password: pw}
+	}
+
+	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
+	a.Catalog = projections.NewCatalog(readDB, a.Store)
+	a.Shows = projections.NewShows(readDB, a.Store)
+	a.SeatMaps = projections.NewSeatMaps(readDB, a.Store)
+	a.Bookings = projections.NewBookings(readDB, a.Store)
+	a.Freshness = projections.NewFreshness(a.progress)
+	a.Handlers = []relay.Handler{
+		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
+		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands),
+	}
+	rt := cfg.Relay
+	if a.redis == nil && rt.Redeliver == 0 {
+		rt.Redeliver = 3 * time.Second // in-process redelivery is cheap
+	}
+	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, readDB, relay.Options{
+		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Logger: a.log})
+	marks, err := a.Relay.Checkpoints(ctx)
+	if err != nil {
+		return a, err
+	}
+	for g, pos := range marks {
+		a.Freshness.SetFloor(g, pos)
+	}
+	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(readDB),
+		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log})
+	a.handler = httpapi.New(httpapi.Deps{
+		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
+		Bookings: a.Bookings, Freshness: a.Freshness, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
+	})
+	return a, nil
+}
+
+func (a *App) connectRedis(ctx context.Context) error {
+	if a.cfg.RedisURL == "" {
+		m := coord.NewMemory()
+		a.leaser, a.progress = m, m
+		a.Bus = bus.NewMemory(a.log)
+		return nil
+	}
+	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("app: REDIS_URL: %w", err)
+	}
+	a.redis = redis.NewClient(opt)
+	if err := a.redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("app: Redis does not answer: %w", err)
+	}
+	prefix := a.cfg.RedisPrefix
+	if prefix == "" {
+		prefix = "seatline:"
+	}
+	r := coord.NewRedis(a.redis, prefix)
+	a.leaser, a.progress = r, r
+	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle}, a.log)
+	return err
+}
+
+// jwtSecret returns JWT_SECRET, or in the embedded mode a secret generated
+// once and kept in the data directory.
+func (a *App) jwtSecret() ([]byte, error) {
+	if a.cfg.JWTSecret != "" {
+		return []byte(a.cfg.JWTSecret), nil
+	}
+	path := filepath.Join(a.cfg.DataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("app: keep the generated JWT secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+// Handler is the HTTP API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Logger is the process logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// Start runs the background parts of the role until Close: the relay in
+// every role, consumers (projections and sagas) in worker and all. In the
+// embedded mode it returns once every consumer has subscribed.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Relay.Run(ctx)
+	}()
+	if a.cfg.Role == RoleAPI {
+		return nil
+	}
+	for _, h := range a.Handlers {
+		a.wg.Add(1)
+		go func(h relay.Handler) {
+			defer a.wg.Done()
+			a.Consumer.Run(ctx, h)
+		}(h)
+	}
+	if a.redis != nil {
+		return nil
+	}
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return a.Consumer.WaitSubscribed(wait, Groups()...)
+}
+
+// Serve serves the API on ln until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.client.Ping(ctx, nil); err != nil {
+		return errors.New("database unreachable")
+	}
+	if a.redis != nil {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return errors.New("redis unreachable")
+		}
+	}
+	return nil
+}
+
+// Close stops the background parts, then the store (after queued appends),
+// then closes connections and the embedded database.
+func (a *App) Close() {
+	if a.cancel != nil {
+		a.cancel()
+		a.wg.Wait()
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+	if a.Bus != nil {
+		_ = a.Bus.Close()
+	}
+	if a.client != nil {
+		_ = a.client.Disconnect(context.Background())
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	if a.ferret != nil {
+		a.ferret.Stop()
+	}
+}

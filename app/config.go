@@ -1,0 +1,152 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seatline/seatline/identity"
+)
+
+// Roles a process can run.
+const (
+	RoleAll    = "all"    // API, relay, projections and sagas in one process
+	RoleAPI    = "api"    // HTTP API and the relay (it publishes what it commits)
+	RoleWorker = "worker" // projections, sagas and the relay's catch-up
+)
+
+// Config is the whole configuration, read once at start.
+type Config struct {
+	HTTPAddr           string
+	DataDir            string
+	MongoURI           string
+	MongoDB            string
+	RedisURL           string
+	PublicURL          string
+	JWTSecret          string
+	AdminEmail         string
+	AdminPassword      string
+	HoldTTL            time.Duration
+	MaxSeatsPerBooking int
+	Role               string
+	LogLevel           slog.Level
+
+	// Not from the environment: knobs for tests and tools.
+	RedisPrefix    string              // key prefix in Redis ("seatline:")
+	PasswordHash   identity.HashParams // argon2id cost (production default)
+	AccessTokenTTL time.Duration       // 15m
+	Relay          RelayTuning
+	Logger         *slog.Logger // overrides the JSON logger on stdout
+}
+
+// RelayTuning adjusts the relay's delays; zero values take its defaults.
+type RelayTuning struct {
+	Grace, Redeliver, ClaimIdle, LeaseTTL time.Duration
+}
+
+// Embedded reports whether the process runs its own FerretDB.
+func (c Config) Embedded() bool { return c.MongoURI == "" }
+
+// FromEnv reads the configuration from environment variables (the names of
+// DESIGN.md section 7) and validates it, reporting every problem at once.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		HTTPAddr: or(getenv("HTTP_ADDR"), "127.0.0.1:8080"), DataDir: or(getenv("DATA_DIR"), "./data"),
+		MongoURI: getenv("MONGO_URI"), MongoDB: or(getenv("MONGO_DB"), "seatline"), RedisURL: getenv("REDIS_URL"),
+		PublicURL: getenv("PUBLIC_URL"), JWTSecret: getenv("JWT_SECRET"),
+		AdminEmail: getenv("ADMIN_EMAIL"), AdminPassword: getenv("ADMIN_PASSWORD"),
+		Role: or(getenv("ROLE"), RoleAll),
+	}
+	var errs []error
+	var err error
+	if c.HoldTTL, err = duration(getenv("HOLD_TTL"), 10*time.Minute); err != nil {
+		errs = append(errs, fmt.Errorf("HOLD_TTL: %w", err))
+	}
+	if s := getenv("MAX_SEATS_PER_BOOKING"); s != "" {
+		if c.MaxSeatsPerBooking, err = strconv.Atoi(s); err != nil {
+			errs = append(errs, fmt.Errorf("MAX_SEATS_PER_BOOKING: %q is not an integer", s))
+		}
+	} else {
+		c.MaxSeatsPerBooking = 10
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Validate checks the configuration and joins every problem it finds.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("HTTP_ADDR: %q is not host:port", c.HTTPAddr))
+	}
+	if c.Embedded() && c.DataDir == "" {
+		errs = append(errs, errors.New("DATA_DIR: required without MONGO_URI"))
+	}
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		errs = append(errs, errors.New("MONGO_URI: must start with mongodb:// or mongodb+srv://"))
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			errs = append(errs, errors.New("REDIS_URL: must be redis://host:port[/db] or rediss://"))
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("PUBLIC_URL: %q is not an absolute URL", c.PublicURL))
+		}
+	}
+	if !c.Embedded() && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET: required with MONGO_URI and at least 32 characters (only the embedded default generates one)"))
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET: at least 32 characters"))
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		errs = append(errs, errors.New("ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither"))
+	}
+	if c.AdminPassword != "" {
+		if err := identity.CheckPasswordPolicy(c.AdminPassword); err != nil {
+			errs = append(errs, errors.New("ADMIN_PASSWORD: must be 10..128 characters"))
+		}
+	}
+	if c.HoldTTL < time.Second || c.HoldTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("HOLD_TTL: %v is outside 1s..24h", c.HoldTTL))
+	}
+	if c.MaxSeatsPerBooking < 1 || c.MaxSeatsPerBooking > 100 {
+		errs = append(errs, fmt.Errorf("MAX_SEATS_PER_BOOKING: %d is outside 1..100", c.MaxSeatsPerBooking))
+	}
+	switch c.Role {
+	case RoleAll:
+	case RoleAPI, RoleWorker:
+		if c.RedisURL == "" {
+			errs = append(errs, fmt.Errorf("ROLE %s: needs REDIS_URL (without Redis the bus is in-process, so only role all works)", c.Role))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("ROLE: %q is not one of all, api, worker", c.Role))
+	}
+	return errors.Join(errs...)
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func duration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	return time.ParseDuration(s)
+}

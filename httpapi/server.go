@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seatline/seatline/commands"
+	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/projections"
+)
+
+// Deps is everything the API calls.
+type Deps struct {
+	Commands  *commands.Handlers
+	Identity  *identity.Service
+	Catalog   *projections.Catalog
+	Shows     *projections.Shows
+	SeatMaps  *projections.SeatMaps
+	Bookings  *projections.Bookings
+	Freshness *projections.Freshness
+	// Head returns the latest log position this process knows of; reads
+	// wait (briefly) for the read models to reach it, so a client sees its
+	// own writes through the same instance.
+	Head func() int64
+	// Ready reports whether dependencies (database, Redis, relay) answer.
+	Ready  func(ctx context.Context) error
+	Now    func() time.Time
+	Logger *slog.Logger
+	// ReadWait bounds the implicit wait for read models (500ms);
+	// MinPositionWait bounds the wait for an explicit X-Min-Position (2s).
+	ReadWait, MinPositionWait time.Duration
+}
+
+type api struct {
+	Deps
+}
+
+// New returns the HTTP handler of the whole API.
+func New(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.ReadWait <= 0 {
+		d.ReadWait = 500 * time.Millisecond
+	}
+	if d.MinPositionWait <= 0 {
+		d.MinPositionWait = 2 * time.Second
+	}
+	a := &api{Deps: d}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(a.requestContext, a.recover, a.limitBody)
+	r.NoRoute(func(c *gin.Context) { fail(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { fail(c, errMethodNotAllow) })
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/auth/register", a.register)
+	v1.POST("/auth/login", a.login)
+	v1.POST("/auth/refresh", a.refresh)
+	v1.POST("/auth/logout", a.logout)
+	v1.GET("/me", a.authenticated, a.me)
+
+	v1.GET("/movies", a.listMovies)
+	v1.GET("/movies/:id", a.getMovie)
+	v1.GET("/venues", a.listVenues)
+	v1.GET("/venues/:id", a.getVenue)
+	v1.GET("/shows", a.listShows)
+	v1.GET("/shows/:id", a.getShow)
+	v1.GET("/shows/:id/seats", a.getSeats)
+
+	b := v1.Group("/bookings", a.authenticated)
+	b.POST("", a.createBooking)
+	b.GET("", a.listBookings)
+	b.GET("/:id", a.getBooking)
+	b.POST("/:id/cancel", a.cancelBooking)
+
+	adm := v1.Group("/admin", a.authenticated, a.adminOnly)
+	adm.POST("/movies", a.createMovie)
+	adm.PATCH("/movies/:id", a.patchMovie)
+	adm.POST("/venues", a.createVenue)
+	adm.PATCH("/venues/:id", a.patchVenue)
+	adm.POST("/shows", a.createShow)
+	return r
+}
+
+const (
+	requestIDKey = "request_id"
+	loggerKey    = "logger"
+)
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestContext gives every request an id (the client's X-Request-Id if
+// it is sane), a logger carrying it, and an access log line.
+func (a *api) requestContext(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !validRequestID.MatchString(id) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-Id", id)
+	l := a.Logger.With("request_id", id)
+	c.Set(loggerKey, l)
+	start := time.Now()
+	c.Next()
+	l.Debug("http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		"ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// recover turns a panic into a 500 without a stack trace for the client.
+func (a *api) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if errors.Is(fmt.Errorf("%v", r), http.ErrAbortHandler) {
+				panic(r)
+			}
+			logger(c).Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			fail(c, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	c.Next()
+}
+
+// limitBody caps request bodies at 1 MiB.
+func (a *api) limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
+	}
+	c.Next()
+}
+
+func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+func (a *api) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (a *api) readyz(c *gin.Context) {
+	if a.Ready != nil {
+		ctx, cancel := context.WithTimeout(c, 2*time.Second)
+		defer cancel()
+		if err := a.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

@@ -1,0 +1,156 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/eventstore"
+)
+
+// BookingsProjection is the consumer group of the booking read models. It
+// never changes.
+const BookingsProjection = "projection.bookings"
+
+// ErrBadCursor is returned for a cursor this reader did not hand out.
+var ErrBadCursor = errors.New("projections: invalid cursor")
+
+// Booking is the booking read model as stored.
+type Booking struct {
+	Head         `bson:",inline"`
+	ID           string         `bson:"_id"`
+	UserID       string         `bson:"user_id"`
+	ShowID       string         `bson:"show_id"`
+	Seats        []string       `bson:"seats"`
+	Amount       int64          `bson:"amount"`
+	Currency     string         `bson:"currency"`
+	Status       booking.Status `bson:"status"`
+	ExpiresAt    time.Time      `bson:"expires_at"`
+	PlacedAt     time.Time      `bson:"placed_at"`
+	UpdatedAt    time.Time      `bson:"updated_at"`
+	CancelledBy  string         `bson:"cancelled_by,omitempty"`
+	CancelReason string         `bson:"cancel_reason,omitempty"`
+}
+
+// userBookings lists one user's bookings, newest first.
+type userBookings struct {
+	UserID   string     `bson:"_id"`
+	Bookings []userItem `bson:"bookings"`
+}
+
+type userItem struct {
+	ID       string    `bson:"id"`
+	PlacedAt time.Time `bson:"placed_at"`
+}
+
+// Bookings projects and reads bookings, by id and by user.
+type Bookings struct {
+	coll, byUser *mongo.Collection
+	log          StreamReader
+}
+
+// NewBookings returns the booking read models in db.
+func NewBookings(db *mongo.Database, log StreamReader) *Bookings {
+	return &Bookings{coll: db.Collection("bookings"), byUser: db.Collection("user_bookings"), log: log}
+}
+
+// Projector returns the bookings projector.
+func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
+	return &streamModel[Booking, *Booking]{name: BookingsProjection, prefix: booking.StreamPrefix, coll: b.coll, log: b.log,
+		apply: func(d *Booking, c eventstore.Commit, e eventstore.Event) {
+			switch ev := e.Event.(type) {
+			case booking.Placed:
+				d.ID, d.UserID, d.ShowID, d.Seats = ev.BookingID, ev.UserID, ev.ShowID, ev.Seats
+				d.Amount, d.Currency, d.ExpiresAt, d.PlacedAt = ev.Amount, ev.Currency, ev.ExpiresAt, ev.PlacedAt
+				d.Status = booking.StatusHeld
+			case booking.Cancelled:
+				d.Status, d.CancelledBy, d.CancelReason = booking.StatusCancelled, ev.By, ev.Reason
+			case booking.Expired:
+				d.Status = booking.StatusExpired
+			}
+			d.UpdatedAt = c.Time
+		},
+		saved: func(ctx context.Context, d *Booking, applied []eventstore.Event) error {
+			for _, e := range applied {
+				if _, ok := e.Event.(booking.Placed); ok {
+					return b.addToUser(ctx, d)
+				}
+			}
+			return nil
+		}}
+}
+
+// addToUser adds a booking to its user's list; adding it twice is a no-op.
+func (b *Bookings) addToUser(ctx context.Context, d *Booking) error {
+	u, _, err := getDoc[userBookings](ctx, b.byUser, d.UserID)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(u.Bookings, func(it userItem) bool { return it.ID == d.ID }) {
+		return nil
+	}
+	u.UserID = d.UserID
+	u.Bookings = append(u.Bookings, userItem{ID: d.ID, PlacedAt: d.PlacedAt})
+	slices.SortFunc(u.Bookings, func(a, b userItem) int {
+		if c := b.PlacedAt.Compare(a.PlacedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	_, err = b.byUser.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.UserID}}, u, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("projections: write bookings of %s: %w", d.UserID, err)
+	}
+	return nil
+}
+
+// Get returns one booking with its status as it is at now.
+func (b *Bookings) Get(ctx context.Context, id string, now time.Time) (Booking, bool, error) {
+	d, ok, err := getDoc[Booking](ctx, b.coll, id)
+	if ok {
+		d.Status = booking.EffectiveStatus(d.Status, d.ExpiresAt, now)
+	}
+	return d, ok, err
+}
+
+// ListByUser returns up to limit of a user's bookings, newest first,
+// starting after the booking id in cursor ("" for the first page). The
+// returned cursor is "" on the last page.
+func (b *Bookings) ListByUser(ctx context.Context, userID, cursor string, limit int, now time.Time) ([]Booking, string, error) {
+	u, _, err := getDoc[userBookings](ctx, b.byUser, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	start := 0
+	if cursor != "" {
+		i := slices.IndexFunc(u.Bookings, func(it userItem) bool { return it.ID == cursor })
+		if i < 0 {
+			return nil, "", ErrBadCursor
+		}
+		start = i + 1
+	}
+	end := min(start+limit, len(u.Bookings))
+	out := make([]Booking, 0, end-start)
+	for _, it := range u.Bookings[start:end] {
+		d, ok, err := b.Get(ctx, it.ID, now)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			out = append(out, d)
+		}
+	}
+	next := ""
+	if end < len(u.Bookings) && end > start {
+		next = u.Bookings[end-1].ID
+	}
+	return out, next, nil
+}

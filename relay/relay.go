@@ -1,0 +1,339 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/seatline/seatline/bus"
+	"github.com/seatline/seatline/coord"
+	"github.com/seatline/seatline/eventstore"
+)
+
+// Options tune the relay.
+type Options struct {
+	// Groups are every consumer group of the deployment; the catch-up
+	// keeps publishing a position until all of them have handled it.
+	Groups []string
+	// Grace is how long a position may stay unpublished before the
+	// catch-up publishes it (1s).
+	Grace time.Duration
+	// Redeliver is how long a published position may stay unhandled by a
+	// group before it is published again (30s).
+	Redeliver time.Duration
+	// Interval is the pause between catch-up passes (250ms).
+	Interval time.Duration
+	// Window is the most positions one pass looks at (20000).
+	Window int64
+	// LeaseTTL is the catch-up lease's time to live (10s).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Grace <= 0 {
+		o.Grace = time.Second
+	}
+	if o.Redeliver <= 0 {
+		o.Redeliver = 30 * time.Second
+	}
+	if o.Interval <= 0 {
+		o.Interval = 250 * time.Millisecond
+	}
+	if o.Window <= 0 {
+		o.Window = 20000
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Relay publishes committed events to the bus: directly from the store's
+// hand-off, and by catch-up from the log.
+type Relay struct {
+	store       *eventstore.Store
+	bus         *bus.Bus
+	leaser      coord.Leaser
+	progress    coord.Progress
+	checkpoints *mongo.Collection
+	opts        Options
+
+	queue chan []eventstore.Commit
+
+	mu        sync.Mutex
+	lastPass  PassStats
+	published int64
+	dropped   int64
+}
+
+// PassStats describes the latest catch-up pass, for monitoring.
+type PassStats struct {
+	At          time.Time        `json:"at"`
+	Head        int64            `json:"head"`
+	Low         int64            `json:"low"`
+	Watermarks  map[string]int64 `json:"watermarks"`
+	Republished int              `json:"republished"`
+}
+
+// New returns a relay that takes commits from store. Checkpoints (the
+// watermark of each group) are kept in the "checkpoints" collection of db.
+func New(store *eventstore.Store, b *bus.Bus, l coord.Leaser, p coord.Progress, db *mongo.Database, o Options) *Relay {
+	o.defaults()
+	r := &Relay{
+		store: store, bus: b, leaser: l, progress: p,
+		checkpoints: db.Collection(CheckpointsCollection),
+		opts:        o,
+		queue:       make(chan []eventstore.Commit, 1024),
+	}
+	store.OnCommit(r.enqueue)
+	return r
+}
+
+// CheckpointsCollection holds one document per consumer group with the
+// position up to which it has handled every commit.
+const CheckpointsCollection = "checkpoints"
+
+type checkpointDoc struct {
+	Group    string    `bson:"_id"`
+	Position int64     `bson:"position"`
+	Fence    int64     `bson:"fence"`
+	Updated  time.Time `bson:"updated_at"`
+}
+
+// enqueue runs on the store's writer goroutine: it must not block. A full
+// queue drops the batch, which the catch-up publishes after the grace.
+func (r *Relay) enqueue(cs []eventstore.Commit) {
+	select {
+	case r.queue <- cs:
+	default:
+		r.mu.Lock()
+		r.dropped += int64(len(cs))
+		r.mu.Unlock()
+	}
+}
+
+// Run publishes until ctx ends: the hand-off queue always, the catch-up
+// while this process holds the relay lease.
+func (r *Relay) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.publishLoop(ctx)
+	}()
+	coord.RunLeased(ctx, r.leaser, "relay", coord.RunOptions{TTL: r.opts.LeaseTTL, Logger: r.opts.Logger}, r.catchUp)
+	wg.Wait()
+}
+
+func (r *Relay) publishLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cs := <-r.queue:
+			r.publish(ctx, cs)
+		}
+	}
+}
+
+// publish puts commits on the bus and marks them published. A failure is
+// logged and left to the catch-up.
+func (r *Relay) publish(ctx context.Context, cs []eventstore.Commit) {
+	if err := r.bus.Publish(cs...); err != nil {
+		r.opts.Logger.Warn("relay: publish failed; the catch-up will retry", "err", err, "from", cs[0].Position)
+		return
+	}
+	pos := make([]int64, len(cs))
+	for i, c := range cs {
+		pos[i] = c.Position
+	}
+	if err := r.progress.MarkPublished(ctx, pos...); err != nil {
+		r.opts.Logger.Warn("relay: mark published failed", "err", err)
+	}
+	r.mu.Lock()
+	r.published += int64(len(cs))
+	r.mu.Unlock()
+}
+
+// catchUp runs while this process holds the relay lease.
+func (r *Relay) catchUp(ctx context.Context, fence int64) {
+	marks, err := r.Checkpoints(ctx)
+	if err != nil {
+		r.opts.Logger.Warn("relay: load checkpoints", "err", err)
+		return
+	}
+	seen := map[int64]time.Time{} // when a pending position was first noticed
+	sent := map[int64]time.Time{} // when the catch-up last published it
+	tick := time.NewTicker(r.opts.Interval)
+	defer tick.Stop()
+	for {
+		n, err := r.pass(ctx, fence, marks, seen, sent)
+		if err != nil && ctx.Err() == nil {
+			r.opts.Logger.Warn("relay: catch-up pass", "err", err)
+		}
+		if n > 0 {
+			continue // behind: go on at once
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// pass looks at positions between the lowest watermark and the head once
+// and publishes what needs it. It returns how many it published.
+func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, seen, sent map[int64]time.Time) (int, error) {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	low := head
+	for _, g := range r.opts.Groups {
+		w, err := r.progress.Consumed(ctx, g, marks[g])
+		if err != nil {
+			return 0, err
+		}
+		if w > marks[g] {
+			if err := r.saveCheckpoint(ctx, g, w, fence); err != nil {
+				return 0, err
+			}
+			marks[g] = w
+		}
+		low = min(low, marks[g])
+	}
+	hi := min(head, low+r.opts.Window)
+	unpublished, err := r.progress.Missing(ctx, "", low, hi)
+	if err != nil {
+		return 0, err
+	}
+	pending := map[int64]bool{}
+	for _, g := range r.opts.Groups {
+		miss, err := r.progress.Missing(ctx, g, marks[g], hi)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range miss {
+			pending[p] = true
+		}
+	}
+	now := time.Now()
+	isUnpublished := map[int64]bool{}
+	for _, p := range unpublished {
+		isUnpublished[p] = true
+		pending[p] = true
+	}
+	var due []int64
+	for p := range pending {
+		first, ok := seen[p]
+		if !ok {
+			seen[p], first = now, now
+		}
+		switch {
+		case isUnpublished[p] && now.Sub(first) >= r.opts.Grace:
+			due = append(due, p)
+		case !isUnpublished[p] && now.Sub(later(first, sent[p])) >= r.opts.Redeliver:
+			due = append(due, p)
+		}
+	}
+	for p := range seen {
+		if !pending[p] {
+			delete(seen, p)
+			delete(sent, p)
+		}
+	}
+	r.mu.Lock()
+	r.lastPass = PassStats{At: now, Head: head, Low: low, Watermarks: cloneMarks(marks)}
+	r.mu.Unlock()
+	if len(due) == 0 {
+		return 0, nil
+	}
+	slices.Sort(due)
+	if len(due) > 2000 {
+		due = due[:2000]
+	}
+	commits := make([]eventstore.Commit, 0, len(due))
+	for i := 0; i < len(due); {
+		j := i + 1
+		for j < len(due) && due[j] == due[j-1]+1 {
+			j++
+		}
+		cs, err := r.store.ReadRange(ctx, due[i], due[j-1])
+		if err != nil {
+			return 0, err
+		}
+		commits = append(commits, cs...)
+		i = j
+	}
+	if err := r.bus.Publish(commits...); err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	if err := r.progress.MarkPublished(ctx, due...); err != nil {
+		return 0, err
+	}
+	for _, p := range due {
+		sent[p] = now
+	}
+	r.opts.Logger.Info("relay: catch-up published", "commits", len(commits), "from", due[0], "to", due[len(due)-1])
+	r.mu.Lock()
+	r.lastPass.Republished = len(commits)
+	r.mu.Unlock()
+	return len(commits), nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func cloneMarks(m map[string]int64) map[string]int64 {
+	c := make(map[string]int64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// Checkpoints returns the stored watermark of every group.
+func (r *Relay) Checkpoints(ctx context.Context) (map[string]int64, error) {
+	marks := map[string]int64{}
+	for _, g := range r.opts.Groups {
+		var d checkpointDoc
+		err := r.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: g}}).Decode(&d)
+		if err != nil && err != mongo.ErrNoDocuments {
+			return nil, err
+		}
+		marks[g] = d.Position
+	}
+	return marks, nil
+}
+
+// saveCheckpoint stores a group's watermark. Only the lease holder writes
+// it; a stale holder can only write a lower, still true, watermark.
+func (r *Relay) saveCheckpoint(ctx context.Context, group string, pos, fence int64) error {
+	_, err := r.checkpoints.ReplaceOne(ctx, bson.D{{Key: "_id", Value: group}},
+		checkpointDoc{Group: group, Position: pos, Fence: fence, Updated: time.Now().UTC()},
+		options.Replace().SetUpsert(true))
+	return err
+}
+
+// Stats returns the latest catch-up pass (zero unless this process ran
+// one) and counters of the direct publisher.
+func (r *Relay) Stats() (last PassStats, published, dropped int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastPass, r.published, r.dropped
+}
