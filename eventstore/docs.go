@@ -7,12 +7,12 @@ import (
 
 // commitDoc is the stored shape of a commit.
 type commitDoc struct {
-	Position    int64      `bson:"_id"`
-	StreamID    string     `bson:"stream_id"`
-	Base        int64      `bson:"base"`
-	CommitID    string     `bson:"commit_id"`
-	Time        time.Time  `bson:"time"`
-	Events      []eventDoc `bson:"events"`
+	Position int64      `bson:"_id"`
+	StreamID string     `bson:"stream_id"`
+	Base     int64      `bson:"base"`
+	CommitID string     `bson:"commit_id"`
+	Time     time.Time  `bson:"time"`
+	Events   []eventDoc `bson:"events"`
 }
 
 // eventDoc is the stored shape of one event; Data is its JSON payload.
