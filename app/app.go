@@ -108,7 +108,8 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		uri = a.ferret.URI
 	}
-	if a.client, err = mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(128)); err != nil {
+	copts := options.Client().ApplyURI(uri).SetMaxPoolSize(128)
+	if a.client, err = mongo.Connect(copts); err != nil {
 		return a, fmt.Errorf("app: connect to MongoDB: %w", err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -116,9 +117,12 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if err = a.client.Ping(pingCtx, nil); err != nil {
 		return a, fmt.Errorf("app: MongoDB does not answer: %w", err)
 	}
-	logDB := a.client.Database(cfg.MongoDB)
-	readDB := a.client.Database(cfg.MongoDB + "_read")
-	idDB := a.client.Database(cfg.MongoDB + "_identity")
+	// The log, each read model, the relay's bookkeeping and identity live
+	// in databases of their own: on FerretDB over SQLite a database is a
+	// file with one write lock, and writers of different files do not wait
+	// for each other.
+	db := func(suffix string) *mongo.Database { return a.client.Database(cfg.MongoDB + suffix) }
+	logDB, relayDB, idDB := db(""), db("_relay"), db("_identity")
 
 	if err = a.connectRedis(pingCtx); err != nil {
 		return a, err
@@ -148,10 +152,10 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 
 	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
-	a.Catalog = projections.NewCatalog(readDB, a.Store)
-	a.Shows = projections.NewShows(readDB, a.Store)
-	a.SeatMaps = projections.NewSeatMaps(readDB, a.Store)
-	a.Bookings = projections.NewBookings(readDB, a.Store)
+	a.Catalog = projections.NewCatalog(db("_catalog"), a.Store)
+	a.Shows = projections.NewShows(db("_shows"), a.Store)
+	a.SeatMaps = projections.NewSeatMaps(db("_seatmaps"), a.Store)
+	a.Bookings = projections.NewBookings(db("_bookings"), a.Store)
 	a.Freshness = projections.NewFreshness(a.progress)
 	a.Handlers = []relay.Handler{
 		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
@@ -161,7 +165,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.redis == nil && rt.Redeliver == 0 {
 		rt.Redeliver = 3 * time.Second // in-process redelivery is cheap
 	}
-	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, readDB, relay.Options{
+	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, relayDB, relay.Options{
 		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Logger: a.log})
 	marks, err := a.Relay.Checkpoints(ctx)
 	if err != nil {
@@ -170,7 +174,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	for g, pos := range marks {
 		a.Freshness.SetFloor(g, pos)
 	}
-	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(readDB),
+	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(relayDB),
 		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log})
 	a.handler = httpapi.New(httpapi.Deps{
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,

@@ -16,6 +16,7 @@ import (
 // Server is a running embedded FerretDB.
 type Server struct {
 	URI    string
+	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -52,7 +53,33 @@ func Start(dir, addr string, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("embeddeddb: FerretDB did not start listening")
 	}
+	s.dir = dir
+	go s.indexLoop(ctx, logger)
 	return s, nil
+}
+
+// indexLoop adds the missing _id lookup index (see IndexIDs) to tables as
+// FerretDB creates them, every 250ms.
+func (s *Server) indexLoop(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := IndexIDs(ctx, s.dir); err != nil && ctx.Err() == nil {
+			logger.Warn("embeddeddb: _id index", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// IndexNow adds the missing _id lookup indexes at once instead of waiting
+// for the next pass.
+func (s *Server) IndexNow(ctx context.Context) error {
+	_, err := IndexIDs(ctx, s.dir)
+	return err
 }
 
 // Stop shuts FerretDB down and waits for it.

@@ -69,3 +69,48 @@ func BenchmarkAppendTwoStores(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReadMissingStream measures the cheapest read: one link lookup
+// that misses, in a log of 20,000 commits.
+func BenchmarkReadMissingStream(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, testenv.Database(b))
+	fill(b, s, 20000)
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.ReadStream(ctx, fmt.Sprintf("nope-%d", i), 0, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadCommit measures an _id lookup of a commit in a log of 20,000.
+func BenchmarkReadCommit(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, testenv.Database(b))
+	fill(b, s, 20000)
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.ReadCommit(ctx, int64(1+i%20000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func fill(b *testing.B, s *eventstore.Store, n int) {
+	b.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := 0; w < 50; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < n/50; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("fill-%d-%d", w, i), 0, events("f", 1, "")); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	b.ResetTimer()
+}

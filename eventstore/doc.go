@@ -7,7 +7,9 @@
 // inserts guarded by a unique index are atomic and only _id lookups are
 // fast) as well as on MongoDB:
 //
-//   - commits: one document per commit, _id = global position. A unique
+//   - commits: one document per commit, _id = global position (written as a
+//     19-digit decimal string: FerretDB only looks up string and ObjectID
+//     _ids by index; an int64 _id means a full scan). A unique
 //     index on (stream_id, base) makes a second append at the same stream
 //     version fail: that insert is the concurrency check. A single-document
 //     insert is an atomic commit even if the process dies.

@@ -7,7 +7,8 @@ import (
 
 // commitDoc is the stored shape of a commit.
 type commitDoc struct {
-	Position int64      `bson:"_id"`
+	ID       string     `bson:"_id"` // positionID(Position)
+	Position int64      `bson:"position"`
 	StreamID string     `bson:"stream_id"`
 	Base     int64      `bson:"base"`
 	CommitID string     `bson:"commit_id"`
@@ -38,6 +39,13 @@ type snapshotDoc struct {
 }
 
 func linkID(stream string, base int64) string { return fmt.Sprintf("%s@%d", stream, base) }
+
+// positionID is the _id of the commit at pos: the position as a 19-digit
+// decimal string, so that string order is position order. FerretDB v1 only
+// turns _id equality into an indexed lookup for string and ObjectID values;
+// an int64 _id is matched by scanning the whole collection (measured: 17.6ms
+// against 2ms on 10,000 commits, and growing with the log).
+func positionID(pos int64) string { return fmt.Sprintf("%019d", pos) }
 
 func (r *Registry) decodeCommit(d commitDoc) (Commit, error) {
 	c := Commit{

@@ -46,7 +46,7 @@ func (s *Store) commitFrom(ctx context.Context, stream string, base int64, mustE
 	switch {
 	case err == nil:
 		var d commitDoc
-		if err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: l.Position}}).Decode(&d); err != nil {
+		if err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: positionID(l.Position)}}).Decode(&d); err != nil {
 			return nil, fmt.Errorf("eventstore: read commit %d of %s: %w", l.Position, stream, err)
 		}
 		if d.StreamID != stream || d.Base != base {
@@ -80,7 +80,7 @@ func (s *Store) commitFrom(ctx context.Context, stream string, base int64, mustE
 // ReadCommit returns the commit at a position, or ErrNotFound.
 func (s *Store) ReadCommit(ctx context.Context, pos int64) (Commit, error) {
 	var d commitDoc
-	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d)
+	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: positionID(pos)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Commit{}, fmt.Errorf("%w: position %d", ErrNotFound, pos)
 	}
@@ -136,7 +136,7 @@ func (s *Store) ReadRange(ctx context.Context, from, to int64) ([]Commit, error)
 // Scan calls fn for every commit after position after, in position order,
 // with one sorted query. It suits rebuilds and audits, not hot paths.
 func (s *Store) Scan(ctx context.Context, after int64, fn func(Commit) error) error {
-	cur, err := s.commits.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
+	cur, err := s.commits.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: positionID(after)}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
 	if err != nil {
 		return fmt.Errorf("eventstore: scan: %w", err)

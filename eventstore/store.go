@@ -176,7 +176,7 @@ func (s *Store) probeForward(ctx context.Context, known int64) (int64, error) {
 }
 
 func (s *Store) exists(ctx context.Context, pos int64) (bool, error) {
-	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: pos}},
+	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: positionID(pos)}},
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil

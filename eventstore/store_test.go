@@ -402,7 +402,7 @@ func TestUpcastingOldEvents(t *testing.T) {
 	s := open(t, db)
 	// An event written by an older release, in the v1 shape.
 	_, err := db.Collection(eventstore.CommitsCollection).InsertOne(ctx, bson.D{
-		{Key: "_id", Value: int64(1)}, {Key: "stream_id", Value: "u"}, {Key: "base", Value: int64(0)},
+		{Key: "_id", Value: "0000000000000000001"}, {Key: "position", Value: int64(1)}, {Key: "stream_id", Value: "u"}, {Key: "base", Value: int64(0)},
 		{Key: "commit_id", Value: "old"}, {Key: "time", Value: time.Now()},
 		{Key: "events", Value: bson.A{bson.D{{Key: "name", Value: "test.Happened.v1"}, {Key: "data", Value: `{"s":"u","seq":1,"of":1}`}}}},
 	})

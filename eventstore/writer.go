@@ -76,6 +76,7 @@ func (s *Store) writeBatch(batch []*appendReq) {
 		docs := make([]any, len(pending))
 		for i, r := range pending {
 			r.doc.Position = next + int64(i)
+			r.doc.ID = positionID(r.doc.Position)
 			docs[i] = r.doc
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
@@ -180,7 +181,7 @@ func (s *Store) commitAt(pos int64) (*commitDoc, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
 	defer cancel()
 	var d commitDoc
-	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d)
+	err := s.commits.FindOne(ctx, bson.D{{Key: "_id", Value: positionID(pos)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}

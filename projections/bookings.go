@@ -78,36 +78,54 @@ func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
 			}
 			d.UpdatedAt = c.Time
 		},
-		saved: func(ctx context.Context, d *Booking, applied []eventstore.Event) error {
-			for _, e := range applied {
-				if _, ok := e.Event.(booking.Placed); ok {
-					return b.addToUser(ctx, d)
-				}
-			}
-			return nil
-		}}
+		saved: b.addToUsers}
 }
 
-// addToUser adds a booking to its user's list; adding it twice is a no-op.
-func (b *Bookings) addToUser(ctx context.Context, d *Booking) error {
-	u, _, err := getDoc[userBookings](ctx, b.byUser, d.UserID)
+// addToUsers adds newly placed bookings to their users' lists, one read
+// and one write per user; adding a booking twice is a no-op.
+func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) error {
+	added := map[string][]userItem{}
+	var users []string
+	for _, c := range changed {
+		for _, e := range c.Applied {
+			if _, ok := e.Event.(booking.Placed); ok {
+				if _, seen := added[c.Doc.UserID]; !seen {
+					users = append(users, c.Doc.UserID)
+				}
+				added[c.Doc.UserID] = append(added[c.Doc.UserID], userItem{ID: c.Doc.ID, PlacedAt: c.Doc.PlacedAt})
+			}
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	lists := make([]userBookings, len(users))
+	err := parallel(ctx, len(users), 8, func(ctx context.Context, i int) error {
+		u, _, err := getDoc[userBookings](ctx, b.byUser, users[i])
+		u.UserID = users[i]
+		for _, it := range added[users[i]] {
+			if !slices.ContainsFunc(u.Bookings, func(x userItem) bool { return x.ID == it.ID }) {
+				u.Bookings = append(u.Bookings, it)
+			}
+		}
+		slices.SortFunc(u.Bookings, func(a, b userItem) int {
+			if c := b.PlacedAt.Compare(a.PlacedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		lists[i] = u
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(u.Bookings, func(it userItem) bool { return it.ID == d.ID }) {
-		return nil
+	writes := make([]mongo.WriteModel, len(lists))
+	for i, u := range lists {
+		writes[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: u.UserID}}).SetReplacement(u).SetUpsert(true)
 	}
-	u.UserID = d.UserID
-	u.Bookings = append(u.Bookings, userItem{ID: d.ID, PlacedAt: d.PlacedAt})
-	slices.SortFunc(u.Bookings, func(a, b userItem) int {
-		if c := b.PlacedAt.Compare(a.PlacedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	_, err = b.byUser.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.UserID}}, u, options.Replace().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("projections: write bookings of %s: %w", d.UserID, err)
+	if _, err := b.byUser.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("projections: write users' bookings: %w", err)
 	}
 	return nil
 }

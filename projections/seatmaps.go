@@ -14,23 +14,24 @@ import (
 // SeatMapsProjection is the consumer group of the seat maps. It never changes.
 const SeatMapsProjection = "projection.seatmaps"
 
-// SeatMapDoc is the stored seat map of one show: every seat in layout
-// order with its owner as recorded. The state a client sees is derived at
-// read time, so a hold shows as free from its deadline on.
+// SeatMapDoc is the stored seat map of one show: its layout and prices,
+// and the holds on it as recorded. It stays small (one entry per booking,
+// not per seat) because FerretDB decodes whole documents on every read.
+// The state a client sees is derived at read time, so a hold shows as free
+// from its deadline on.
 type SeatMapDoc struct {
-	Head  `bson:",inline"`
-	ID    string    `bson:"_id"`
-	Seats []SeatDoc `bson:"seats"`
+	Head     `bson:",inline"`
+	ID       string             `bson:"_id"`
+	Sections []seating.Section  `bson:"sections"`
+	Prices   map[string]int64   `bson:"prices"`
+	Holds    map[string]HoldDoc `bson:"holds"`
 }
 
-// SeatDoc is one seat of a stored seat map.
-type SeatDoc struct {
-	ID       string    `bson:"id"`
-	Category string    `bson:"category"`
-	Price    int64     `bson:"price"`
-	Booking  string    `bson:"booking,omitempty"`
-	Sold     bool      `bson:"sold,omitempty"`
-	Until    time.Time `bson:"until,omitempty"`
+// HoldDoc is one booking's seats on a stored seat map.
+type HoldDoc struct {
+	Seats []string  `bson:"seats"`
+	Until time.Time `bson:"until"`
+	Sold  bool      `bson:"sold,omitempty"`
 }
 
 // Seat is a seat as clients see it at a moment.
@@ -65,41 +66,20 @@ func NewSeatMaps(db *mongo.Database, log StreamReader) *SeatMaps {
 func (s *SeatMaps) Projector() *streamModel[SeatMapDoc, *SeatMapDoc] {
 	return &streamModel[SeatMapDoc, *SeatMapDoc]{name: SeatMapsProjection, prefix: show.StreamPrefix, coll: s.coll, log: s.log,
 		apply: func(d *SeatMapDoc, _ eventstore.Commit, e eventstore.Event) {
+			if d.Holds == nil {
+				d.Holds = map[string]HoldDoc{}
+			}
 			switch ev := e.Event.(type) {
 			case show.Scheduled:
-				d.ID = ev.ShowID
-				d.Seats = nil
-				for _, seat := range seating.Seats(ev.Sections) {
-					d.Seats = append(d.Seats, SeatDoc{ID: seat.ID, Category: seat.Category, Price: ev.Prices[seat.Category]})
-				}
+				d.ID, d.Sections, d.Prices = ev.ShowID, ev.Sections, ev.Prices
 			case show.SeatsHeld:
-				d.each(ev.Seats, func(seat *SeatDoc) { seat.Booking, seat.Until, seat.Sold = ev.BookingID, ev.Until, false })
+				d.Holds[ev.BookingID] = HoldDoc{Seats: ev.Seats, Until: ev.Until}
 			case show.HoldExpired:
-				d.free(ev.BookingID, ev.Seats)
+				delete(d.Holds, ev.BookingID)
 			case show.SeatsReleased:
-				d.free(ev.BookingID, ev.Seats)
+				delete(d.Holds, ev.BookingID)
 			}
 		}}
-}
-
-func (d *SeatMapDoc) each(ids []string, fn func(*SeatDoc)) {
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
-	for i := range d.Seats {
-		if want[d.Seats[i].ID] {
-			fn(&d.Seats[i])
-		}
-	}
-}
-
-func (d *SeatMapDoc) free(booking string, ids []string) {
-	d.each(ids, func(seat *SeatDoc) {
-		if seat.Booking == booking {
-			*seat = SeatDoc{ID: seat.ID, Category: seat.Category, Price: seat.Price}
-		}
-	})
 }
 
 // Get returns the seat map of a show as it is at now.
@@ -108,12 +88,20 @@ func (s *SeatMaps) Get(ctx context.Context, showID string, now time.Time) (SeatM
 	if err != nil || !ok {
 		return SeatMap{}, ok, err
 	}
-	m := SeatMap{ShowID: d.ID, Position: d.Position, Version: d.Version, Seats: make([]Seat, len(d.Seats))}
-	for i, seat := range d.Seats {
-		st := show.SeatState(seat.Booking != "", seat.Sold, seat.Until, now)
-		m.Seats[i] = Seat{ID: seat.ID, Category: seat.Category, Price: seat.Price, State: st}
+	owner := map[string]HoldDoc{}
+	for _, h := range d.Holds {
+		for _, id := range h.Seats {
+			owner[id] = h
+		}
+	}
+	seats := seating.Seats(d.Sections)
+	m := SeatMap{ShowID: d.ID, Position: d.Position, Version: d.Version, Seats: make([]Seat, len(seats))}
+	for i, seat := range seats {
+		h, owned := owner[seat.ID]
+		st := show.SeatState(owned, h.Sold, h.Until, now)
+		m.Seats[i] = Seat{ID: seat.ID, Category: seat.Category, Price: d.Prices[seat.Category], State: st}
 		if st == show.Held {
-			m.Seats[i].Until = seat.Until
+			m.Seats[i].Until = h.Until
 		}
 	}
 	return m, true, nil

@@ -1,9 +1,11 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -40,50 +42,117 @@ type streamModel[D any, PD interface {
 	log    StreamReader
 	// apply folds one event into the document.
 	apply func(d PD, c eventstore.Commit, e eventstore.Event)
-	// saved runs after the document was written, for side documents that
-	// must be idempotent themselves (applied holds the events just folded in).
-	saved func(ctx context.Context, d PD, applied []eventstore.Event) error
+	// saved runs after a batch of documents was written, for side
+	// documents; it must be idempotent itself.
+	saved func(ctx context.Context, changed []Changed[PD]) error
 }
 
 // Name implements relay.Handler.
 func (m *streamModel[D, PD]) Name() string { return m.name }
 
-// Handle implements relay.Handler.
-func (m *streamModel[D, PD]) Handle(ctx context.Context, c eventstore.Commit) error {
-	id, ok := strings.CutPrefix(c.StreamID, m.prefix)
-	if !ok {
+// Handle implements relay.Handler: commits of one stream are folded into
+// its document, which is read once per batch (reads run in parallel) and
+// written with the others in one bulk write.
+func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	byStream := map[string][]eventstore.Commit{}
+	var order []string
+	for _, c := range batch {
+		if !strings.HasPrefix(c.StreamID, m.prefix) {
+			continue
+		}
+		if _, ok := byStream[c.StreamID]; !ok {
+			order = append(order, c.StreamID)
+		}
+		byStream[c.StreamID] = append(byStream[c.StreamID], c)
+	}
+	if len(order) == 0 {
 		return nil
 	}
-	d, err := m.find(ctx, id)
+	docs := make([]PD, len(order))
+	applied := make([][]eventstore.Event, len(order))
+	err := parallel(ctx, len(order), 8, func(ctx context.Context, i int) error {
+		var err error
+		docs[i], applied[i], err = m.advance(ctx, order[i], byStream[order[i]])
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	h := d.head()
-	if h.Version >= c.Version {
-		return nil // already applied
-	}
-	commits := []eventstore.Commit{c}
-	if h.Version < c.Base {
-		commits, err = m.log.ReadStream(ctx, c.StreamID, h.Version, c.Base)
-		if err != nil {
-			return fmt.Errorf("%s: fill %s from %d: %w", m.name, c.StreamID, h.Version, err)
+	var writes []mongo.WriteModel
+	var changed []Changed[PD]
+	for i, d := range docs {
+		if len(applied[i]) == 0 {
+			continue
 		}
+		id := order[i][len(m.prefix):]
+		writes = append(writes, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(d).SetUpsert(true))
+		changed = append(changed, Changed[PD]{Doc: d, Applied: applied[i]})
 	}
-	applied := fold(d, commits, m.apply)
-	if _, err := m.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d, options.Replace().SetUpsert(true)); err != nil {
-		return fmt.Errorf("%s: write %s: %w", m.name, id, err)
+	if len(writes) == 0 {
+		return nil
 	}
-	if m.saved != nil && len(applied) > 0 {
-		return m.saved(ctx, d, applied)
+	if _, err := m.coll.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("%s: write %d documents: %w", m.name, len(writes), err)
+	}
+	if m.saved != nil {
+		return m.saved(ctx, changed)
 	}
 	return nil
 }
 
-// fold applies the events of commits newer than d's version, in order.
+// Changed is a document a batch advanced, with the events it folded in.
+type Changed[PD any] struct {
+	Doc     PD
+	Applied []eventstore.Event
+}
+
+// advance reads one stream's document and folds into it the commits that
+// follow its version, reading missing commits from the log when the batch
+// does not connect to the document.
+func (m *streamModel[D, PD]) advance(ctx context.Context, stream string, commits []eventstore.Commit) (PD, []eventstore.Event, error) {
+	id := stream[len(m.prefix):]
+	slices.SortFunc(commits, func(a, b eventstore.Commit) int { return cmp.Compare(a.Base, b.Base) })
+	d, err := m.find(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	last := commits[len(commits)-1]
+	if d.head().Version >= last.Version {
+		return d, nil, nil // all applied already
+	}
+	if !connected(d.head().Version, commits) {
+		missing, err := m.log.ReadStream(ctx, stream, d.head().Version, last.Base)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: fill %s from %d: %w", m.name, stream, d.head().Version, err)
+		}
+		commits = append(missing, commits...)
+		slices.SortStableFunc(commits, func(a, b eventstore.Commit) int { return cmp.Compare(a.Base, b.Base) })
+	}
+	applied, err := fold(d, commits, m.apply)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %s: %w", m.name, stream, err)
+	}
+	return d, applied, nil
+}
+
+// connected reports whether commits (sorted by base, possibly with
+// duplicates and already applied ones) continue version v without a gap.
+func connected(v int64, commits []eventstore.Commit) bool {
+	for _, c := range commits {
+		if c.Base > v {
+			return false
+		}
+		v = max(v, c.Version)
+	}
+	return true
+}
+
+// fold applies the events of commits (sorted by base) that follow d's
+// version, in order, skipping those already applied. A gap is an error.
 func fold[D any, PD interface {
 	*D
 	headed
-}](d PD, commits []eventstore.Commit, apply func(PD, eventstore.Commit, eventstore.Event)) []eventstore.Event {
+}](d PD, commits []eventstore.Commit, apply func(PD, eventstore.Commit, eventstore.Event)) ([]eventstore.Event, error) {
 	var applied []eventstore.Event
 	h := d.head()
 	for _, c := range commits {
@@ -91,12 +160,15 @@ func fold[D any, PD interface {
 			if e.Version <= h.Version {
 				continue
 			}
+			if e.Version != h.Version+1 {
+				return nil, fmt.Errorf("gap: at version %d, next event is %d", h.Version, e.Version)
+			}
 			apply(d, c, e)
 			h.Version, h.Position = e.Version, c.Position
 			applied = append(applied, e)
 		}
 	}
-	return applied
+	return applied, nil
 }
 
 func (m *streamModel[D, PD]) find(ctx context.Context, id string) (PD, error) {

@@ -29,7 +29,16 @@ func NewBookingSeats(cmd *commands.Handlers) *BookingSeats { return &BookingSeat
 func (*BookingSeats) Name() string { return BookingSeatsSaga }
 
 // Handle implements relay.Handler.
-func (s *BookingSeats) Handle(ctx context.Context, c eventstore.Commit) error {
+func (s *BookingSeats) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	for _, c := range batch {
+		if err := s.handle(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *BookingSeats) handle(ctx context.Context, c eventstore.Commit) error {
 	for i, e := range c.Events {
 		meta := eventstore.Metadata{CorrelationID: e.Meta.CorrelationID, CausationID: c.EventID(i), Actor: "saga:" + BookingSeatsSaga}
 		var err error
