@@ -37,7 +37,7 @@ type Config struct {
 	LogLevel           slog.Level
 
 	// Not from the environment: knobs for tests and tools.
-	RedisPrefix    string              // key prefix in Redis ("seatline:")
+	RedisPrefix    string              // key prefix in Redis (REDIS_PREFIX, "seatline:")
 	PasswordHash   identity.HashParams // argon2id cost (production default)
 	AccessTokenTTL time.Duration       // 15m
 	Relay          RelayTuning
@@ -45,6 +45,7 @@ type Config struct {
 }
 
 // RelayTuning adjusts the relay's delays; zero values take its defaults.
+// LEASE_TTL and RELAY_REDELIVER set two of them from the environment.
 type RelayTuning struct {
 	Grace, Redeliver, ClaimIdle, LeaseTTL time.Duration
 }
@@ -60,7 +61,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MongoURI: getenv("MONGO_URI"), MongoDB: or(getenv("MONGO_DB"), "seatline"), RedisURL: getenv("REDIS_URL"),
 		PublicURL: getenv("PUBLIC_URL"), JWTSecret: getenv("JWT_SECRET"),
 		AdminEmail: getenv("ADMIN_EMAIL"), AdminPassword: getenv("ADMIN_PASSWORD"),
-		Role: or(getenv("ROLE"), RoleAll),
+		Role: or(getenv("ROLE"), RoleAll), RedisPrefix: or(getenv("REDIS_PREFIX"), "seatline:"),
 	}
 	var errs []error
 	var err error
@@ -73,6 +74,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	} else {
 		c.MaxSeatsPerBooking = 10
+	}
+	for name, dst := range map[string]*time.Duration{"LEASE_TTL": &c.Relay.LeaseTTL, "RELAY_REDELIVER": &c.Relay.Redeliver} {
+		if *dst, err = duration(getenv(name), 0); err != nil || *dst < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration", name, getenv(name)))
+		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))

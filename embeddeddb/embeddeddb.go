@@ -17,6 +17,8 @@ import (
 type Server struct {
 	URI    string
 	dir    string
+	ctx    context.Context
+	logger *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -27,20 +29,33 @@ func Start(dir, addr string, logger *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embeddeddb: %w", err)
 	}
+	s, err := start(&ferretdb.Config{Handler: "sqlite", SQLiteURL: "file:" + dir + "/"}, addr, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.dir = dir
+	go s.indexLoop(s.ctx, s.logger)
+	return s, nil
+}
+
+// StartPostgres runs FerretDB in process over the PostgreSQL database at
+// pgURL (for benchmarks and tests against FerretDB's other backend).
+func StartPostgres(pgURL, addr string, logger *slog.Logger) (*Server, error) {
+	return start(&ferretdb.Config{Handler: "postgresql", PostgreSQLURL: pgURL}, addr, logger)
+}
+
+func start(cfg *ferretdb.Config, addr string, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    logger,
-	})
+	cfg.Listener = ferretdb.ListenerConfig{TCP: addr}
+	cfg.Logger = logger
+	f, err := ferretdb.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embeddeddb: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cancel: cancel, done: make(chan struct{})}
+	s := &Server{cancel: cancel, done: make(chan struct{}), ctx: ctx, logger: logger}
 	go func() {
 		defer close(s.done)
 		_ = f.Run(ctx)
@@ -53,8 +68,6 @@ func Start(dir, addr string, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("embeddeddb: FerretDB did not start listening")
 	}
-	s.dir = dir
-	go s.indexLoop(ctx, logger)
 	return s, nil
 }
 
@@ -78,6 +91,9 @@ func (s *Server) indexLoop(ctx context.Context, logger *slog.Logger) {
 // IndexNow adds the missing _id lookup indexes at once instead of waiting
 // for the next pass.
 func (s *Server) IndexNow(ctx context.Context) error {
+	if s.dir == "" {
+		return nil
+	}
 	_, err := IndexIDs(ctx, s.dir)
 	return err
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/seatline/seatline/eventstore"
 	"github.com/seatline/seatline/internal/testenv"
@@ -113,4 +116,45 @@ func fill(b *testing.B, s *eventstore.Store, n int) {
 	}
 	wg.Wait()
 	b.ResetTimer()
+}
+
+// BenchmarkRawInsertOne is the database's ceiling for single inserts of a
+// commit-sized document from parallel goroutines: what an append costs
+// without the event store's work.
+func BenchmarkRawInsertOne(b *testing.B) {
+	ctx := context.Background()
+	coll := testenv.Database(b).Collection("raw")
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%019d", i)}, {Key: "stream_id", Value: fmt.Sprintf("s-%d", i)},
+				{Key: "events", Value: bson.A{bson.D{{Key: "name", Value: "test.Happened.v2"}, {Key: "data", Value: `{"stream":"s","seq":1,"of":1}`}}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRawInsertMany is the ceiling for batched inserts (96 documents
+// per InsertMany, the group commit's largest batch), per document.
+func BenchmarkRawInsertMany(b *testing.B) {
+	ctx := context.Background()
+	coll := testenv.Database(b).Collection("raw")
+	i := 0
+	for b.Loop() {
+		batch := make([]any, 96)
+		for k := range batch {
+			i++
+			batch[k] = bson.D{{Key: "_id", Value: fmt.Sprintf("%019d", i)}, {Key: "stream_id", Value: fmt.Sprintf("s-%d", i)},
+				{Key: "events", Value: bson.A{bson.D{{Key: "name", Value: "test.Happened.v2"}, {Key: "data", Value: `{"stream":"s","seq":1,"of":1}`}}}}}
+		}
+		if _, err := coll.InsertMany(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/doc")
 }

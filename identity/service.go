@@ -65,7 +65,7 @@ func NewService(db *mongo.Database, tokens *Tokens, o Options) (*Service, error)
 		o.RefreshTTL = 30 * 24 * time.Hour
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	}
 	dummy, err := HashPassword("not a password of anyone", o.Hash)
 	if err != nil {

@@ -78,7 +78,7 @@ func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
 			}
 			d.UpdatedAt = c.Time
 		},
-		saved: b.addToUsers}
+		before: b.addToUsers}
 }
 
 // addToUsers adds newly placed bookings to their users' lists, one read

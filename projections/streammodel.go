@@ -42,9 +42,9 @@ type streamModel[D any, PD interface {
 	log    StreamReader
 	// apply folds one event into the document.
 	apply func(d PD, c eventstore.Commit, e eventstore.Event)
-	// saved runs after a batch of documents was written, for side
-	// documents; it must be idempotent itself.
-	saved func(ctx context.Context, changed []Changed[PD]) error
+	// before runs before a batch of advanced documents is written, for side
+	// documents derived from the same events; it must be idempotent.
+	before func(ctx context.Context, changed []Changed[PD]) error
 }
 
 // Name implements relay.Handler.
@@ -91,11 +91,17 @@ func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Comm
 	if len(writes) == 0 {
 		return nil
 	}
+	// Side documents first: if the process dies between the two writes, the
+	// stream document still has its old version, so the redelivered commits
+	// are folded in again and the (idempotent) side update is repeated. The
+	// other order would lose the side update for good.
+	if m.before != nil {
+		if err := m.before(ctx, changed); err != nil {
+			return err
+		}
+	}
 	if _, err := m.coll.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("%s: write %d documents: %w", m.name, len(writes), err)
-	}
-	if m.saved != nil {
-		return m.saved(ctx, changed)
 	}
 	return nil
 }

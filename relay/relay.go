@@ -72,8 +72,9 @@ type Relay struct {
 
 	mu        sync.Mutex
 	lastPass  PassStats
-	published int64
-	dropped   int64
+	published   int64
+	dropped     int64
+	republished int64
 }
 
 // PassStats describes the latest catch-up pass, for monitoring.
@@ -288,6 +289,7 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 	r.opts.Logger.Info("relay: catch-up published", "commits", len(commits), "from", due[0], "to", due[len(due)-1])
 	r.mu.Lock()
 	r.lastPass.Republished = len(commits)
+	r.republished += int64(len(commits))
 	r.mu.Unlock()
 	return len(commits), nil
 }
@@ -330,10 +332,17 @@ func (r *Relay) saveCheckpoint(ctx context.Context, group string, pos, fence int
 	return err
 }
 
-// Stats returns the latest catch-up pass (zero unless this process ran
-// one) and counters of the direct publisher.
-func (r *Relay) Stats() (last PassStats, published, dropped int64) {
+// Stats are counters of one process's relay.
+type Stats struct {
+	LastPass    PassStats `json:"last_pass"`   // zero unless this process ran the catch-up
+	Published   int64     `json:"published"`   // commits published from the hand-off
+	Dropped     int64     `json:"dropped"`     // hand-offs dropped because the queue was full
+	Republished int64     `json:"republished"` // commits the catch-up published
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.lastPass, r.published, r.dropped
+	return Stats{LastPass: r.lastPass, Published: r.published, Dropped: r.dropped, Republished: r.republished}
 }

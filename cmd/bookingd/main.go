@@ -50,6 +50,7 @@ func run() error {
 		return err
 	}
 	if cfg.Role == app.RoleWorker {
+		fmt.Fprintf(os.Stderr, "bookingd worker running (projections, sagas, relay)\n")
 		a.Logger().Info("bookingd worker running", "role", cfg.Role)
 		<-ctx.Done()
 		return nil

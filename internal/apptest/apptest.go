@@ -118,9 +118,19 @@ type Response struct {
 }
 
 // Do sends a request with an optional JSON body and decodes the answer.
-// headers are name, value pairs.
+// headers are name, value pairs. A transport error fails the test.
 func (c *Client) Do(method, path string, body any, headers ...string) Response {
 	c.t.Helper()
+	r, err := c.Try(method, path, body, headers...)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Try is Do that returns transport errors (a server that went away)
+// instead of failing the test; it may be called from any goroutine.
+func (c *Client) Try(method, path string, body any, headers ...string) (Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -129,13 +139,13 @@ func (c *Client) Do(method, path string, body any, headers ...string) Response {
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			c.t.Fatal(err)
+			return Response{}, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, c.Base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return Response{}, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -148,15 +158,18 @@ func (c *Client) Do(method, path string, body any, headers ...string) Response {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, err
+	}
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		_ = json.Unmarshal(raw, &r.Body)
 	}
-	return r
+	return r, nil
 }
 
 // Must sends a request and fails the test unless the status is want.
