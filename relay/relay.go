@@ -70,8 +70,8 @@ type Relay struct {
 
 	queue chan []eventstore.Commit
 
-	mu        sync.Mutex
-	lastPass  PassStats
+	mu          sync.Mutex
+	lastPass    PassStats
 	published   int64
 	dropped     int64
 	republished int64
