@@ -23,6 +23,9 @@ type HoldSeats struct {
 	ShowID    string
 	Seats     []string
 	Meta      eventstore.Metadata
+	// Retry says the booking id may name an earlier request (it was
+	// derived from an Idempotency-Key); a fresh random id skips the check.
+	Retry bool
 }
 
 // Held is the booking a hold created.
@@ -38,20 +41,13 @@ type Held struct {
 // booking id finishes the job too. A retry of a request that already
 // created its booking returns that booking.
 func (h *Handlers) HoldSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
-	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
-	if err != nil {
-		return Held{}, err
-	}
-	if b.Exists() {
-		st := b.State()
-		if st.UserID != cmd.UserID || st.ShowID != cmd.ShowID || !sameSeats(st.Seats, cmd.Seats) {
-			return Held{}, ErrIdempotencyKeyReused
+	if cmd.Retry {
+		if held, done, err := h.replay(ctx, cmd); done || err != nil {
+			return held, err
 		}
-		st.Status = b.Status(h.cfg.Now())
-		return Held{Booking: st, Replayed: true}, nil
 	}
 	var placement booking.Placement
-	_, err = h.shows.Update(ctx, cmd.ShowID, cmd.Meta, func(s *show.Show) error {
+	_, err := h.shows.Update(ctx, cmd.ShowID, cmd.Meta, func(s *show.Show) error {
 		now := h.cfg.Now()
 		if err := s.Hold(cmd.BookingID, cmd.UserID, cmd.Seats, now, now.Add(h.cfg.HoldTTL), h.cfg.MaxSeatsPerBooking); err != nil {
 			return err
@@ -68,13 +64,29 @@ func (h *Handlers) HoldSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
 	if err != nil {
 		return Held{}, err
 	}
-	b, _, err = h.bookings.Load(ctx, cmd.BookingID)
+	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
 	if err != nil {
 		return Held{}, err
 	}
 	st := b.State()
 	st.Status = b.Status(h.cfg.Now())
 	return Held{Booking: st, Result: res}, nil
+}
+
+// replay returns the booking an earlier request with the same booking id
+// created, if there is one (done), or ErrIdempotencyKeyReused if that
+// request asked for something else.
+func (h *Handlers) replay(ctx context.Context, cmd HoldSeats) (Held, bool, error) {
+	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
+	if err != nil || !b.Exists() {
+		return Held{}, false, err
+	}
+	st := b.State()
+	if st.UserID != cmd.UserID || st.ShowID != cmd.ShowID || !sameSeats(st.Seats, cmd.Seats) {
+		return Held{}, true, ErrIdempotencyKeyReused
+	}
+	st.Status = b.Status(h.cfg.Now())
+	return Held{Booking: st, Replayed: true}, true, nil
 }
 
 // PlaceBooking records a booking for a hold that exists on its show. It is

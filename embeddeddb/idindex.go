@@ -73,3 +73,24 @@ func indexFile(ctx context.Context, path string) (int, error) {
 	}
 	return created, nil
 }
+
+// LookupPlan returns SQLite's query plan for an _id lookup, as FerretDB
+// issues it, on collection coll of database db in dir.
+func LookupPlan(ctx context.Context, dir, db, coll string) (string, error) {
+	conn, err := sql.Open("sqlite", "file:"+filepath.Join(dir, db+".sqlite")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	var table string
+	if err := conn.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
+		return "", err
+	}
+	var id, parent, unused int
+	var detail string
+	q := fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' = ?`, table)
+	if err := conn.QueryRowContext(ctx, q, `"x"`).Scan(&id, &parent, &unused, &detail); err != nil {
+		return "", err
+	}
+	return detail, nil
+}

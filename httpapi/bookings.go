@@ -53,15 +53,15 @@ func (a *api) createBooking(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	id := uuid.NewString()
+	cmd := commands.HoldSeats{BookingID: uuid.NewString(), UserID: p.UserID, ShowID: req.ShowID, Seats: req.Seats, Meta: meta(c)}
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
 		if len(key) > 255 || !printable(key) {
 			fail(c, errBadIdempotencyKey)
 			return
 		}
-		id = commands.BookingIDFor(p.UserID, key)
+		cmd.BookingID, cmd.Retry = commands.BookingIDFor(p.UserID, key), true
 	}
-	held, err := a.Commands.HoldSeats(c, commands.HoldSeats{BookingID: id, UserID: p.UserID, ShowID: req.ShowID, Seats: req.Seats, Meta: meta(c)})
+	held, err := a.Commands.HoldSeats(c, cmd)
 	if err != nil {
 		fail(c, err)
 		return

@@ -26,7 +26,7 @@ type Options struct {
 	// catch-up publishes it (1s).
 	Grace time.Duration
 	// Redeliver is how long a published position may stay unhandled by a
-	// group before it is published again (30s).
+	// group before it is published again (10s).
 	Redeliver time.Duration
 	// Interval is the pause between catch-up passes (250ms).
 	Interval time.Duration
@@ -42,7 +42,7 @@ func (o *Options) defaults() {
 		o.Grace = time.Second
 	}
 	if o.Redeliver <= 0 {
-		o.Redeliver = 30 * time.Second
+		o.Redeliver = 10 * time.Second
 	}
 	if o.Interval <= 0 {
 		o.Interval = 250 * time.Millisecond
