@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,12 +24,16 @@ import (
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/coord"
 	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/domain/broadcast"
 	"github.com/seatline/seatline/domain/catalog"
 	"github.com/seatline/seatline/domain/show"
 	"github.com/seatline/seatline/embeddeddb"
 	"github.com/seatline/seatline/eventstore"
 	"github.com/seatline/seatline/httpapi"
 	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/mailer"
+	"github.com/seatline/seatline/notifications"
+	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
 	"github.com/seatline/seatline/relay"
 	"github.com/seatline/seatline/sagas"
@@ -53,6 +58,11 @@ type App struct {
 	SeatMaps   *projections.SeatMaps
 	Bookings   *projections.Bookings
 	Freshness  *projections.Freshness
+	Payments   *sagas.Payment
+	Expiry     *sagas.Expiry
+	Notify     *sagas.Notify
+	Outbox     *notifications.Outbox
+	Simulator  *payments.Simulator // nil unless PAYMENT_GATEWAY=simulator
 	Handlers   []relay.Handler
 	handler    http.Handler
 	leaser     coord.Leaser
@@ -73,6 +83,7 @@ func Groups() []string {
 	return []string{
 		projections.MoviesProjection, projections.VenuesProjection, projections.ShowsProjection,
 		projections.SeatMapsProjection, projections.BookingsProjection, sagas.BookingSeatsSaga,
+		sagas.PaymentSaga, sagas.ExpirySaga, sagas.ShowChangesSaga, sagas.NotifySaga,
 	}
 }
 
@@ -82,6 +93,7 @@ func Registry() *eventstore.Registry {
 	r.Register(catalog.Events()...)
 	r.Register(show.Events()...)
 	r.Register(booking.Events()...)
+	r.Register(broadcast.Events()...)
 	return r
 }
 
@@ -89,6 +101,7 @@ func Registry() *eventstore.Registry {
 // and Redis, and wires every part. Start runs the background parts; Close
 // releases everything.
 func New(ctx context.Context, cfg Config) (a *App, err error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -151,22 +164,38 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		a.FirstAdmin = &Credentials{Email: login, Password: pw}
 	}
 
-	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
+	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace,
+		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
 	a.Catalog = projections.NewCatalog(db("_catalog"), a.Store)
 	a.Shows = projections.NewShows(db("_shows"), a.Store)
 	a.SeatMaps = projections.NewSeatMaps(db("_seatmaps"), a.Store)
 	a.Bookings = projections.NewBookings(db("_bookings"), a.Store)
 	a.Freshness = projections.NewFreshness(a.progress)
+	gateway := a.gateway(db("_simulator"))
+	hit := failpoints(cfg.Failpoints)
+	sender, err := a.mailer()
+	if err != nil {
+		return a, err
+	}
+	tmpl, err := notifications.LoadTemplates(time.UTC)
+	if err != nil {
+		return a, err
+	}
+	a.Outbox = notifications.NewOutbox(db("_notifications"), sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
+	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), cfg.PaymentTimeout, a.log, hit)
+	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), cfg.ExpiryCheckInterval, a.log)
+	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), time.Hour, a.log)
 	a.Handlers = []relay.Handler{
 		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
-		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands),
+		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands, hit),
+		a.Payments, a.Expiry, sagas.NewShowChanges(a.Commands), a.Notify,
 	}
 	rt := cfg.Relay
 	if a.redis == nil && rt.Redeliver == 0 {
 		rt.Redeliver = 3 * time.Second // in-process redelivery is cheap
 	}
 	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, relayDB, relay.Options{
-		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Logger: a.log})
+		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Duplicate: rt.Duplicate, Logger: a.log})
 	marks, err := a.Relay.Checkpoints(ctx)
 	if err != nil {
 		return a, err
@@ -179,6 +208,8 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.handler = httpapi.New(httpapi.Deps{
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
 		Bookings: a.Bookings, Freshness: a.Freshness, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
+		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
+		Outbox:   a.Outbox, Broadcasts: a.Notify,
 	})
 	return a, nil
 }
@@ -206,6 +237,42 @@ func (a *App) connectRedis(ctx context.Context) error {
 	a.leaser, a.progress = r, r
 	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle}, a.log)
 	return err
+}
+
+// gateway returns the payment gateway adapter: an HTTP client of the
+// gateway at PAYMENT_GATEWAY, or of the built-in simulator reached in
+// process through the same client code.
+func (a *App) gateway(simDB *mongo.Database) payments.Gateway {
+	if a.cfg.PaymentGateway != "simulator" {
+		return &payments.Client{BaseURL: a.cfg.PaymentGateway, HTTP: &http.Client{}}
+	}
+	a.Simulator = payments.NewSimulator(simDB, a.cfg.SimulatorSlowDelay)
+	return &payments.Client{BaseURL: "http://simulator.internal", HTTP: &http.Client{Transport: payments.HandlerTransport{Handler: a.Simulator}}}
+}
+
+// mailer returns the SMTP sender of SMTP_URL, or one that logs emails.
+func (a *App) mailer() (mailer.Sender, error) {
+	if a.cfg.SMTPURL == "" {
+		return mailer.Log{Logger: a.log}, nil
+	}
+	return mailer.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom, "Seatline")
+}
+
+// failpoints returns the hook that test builds use to kill the process at
+// named points (FAILPOINTS=payment.after-charge,...); without names it does
+// nothing.
+func failpoints(names []string) func(string) {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[strings.TrimSpace(n)] = true
+	}
+	return func(name string) {
+		if set[name] {
+			fmt.Fprintf(os.Stderr, "failpoint %s: killing the process\n", name)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }
 
 // jwtSecret returns JWT_SECRET, or in the embedded mode a secret generated

@@ -36,6 +36,17 @@ type Config struct {
 	Role               string
 	LogLevel           slog.Level
 
+	SMTPURL              string        // SMTP_URL; empty: emails go to the log
+	MailFrom             string        // MAIL_FROM
+	PaymentGateway       string        // PAYMENT_GATEWAY: "simulator" or the gateway's base URL
+	PaymentWebhookSecret string        // PAYMENT_WEBHOOK_SECRET
+	PaymentTimeout       time.Duration // PAYMENT_TIMEOUT: one gateway call
+	SimulatorSlowDelay   time.Duration // PAYMENT_SIM_SLOW: how long tok_slow takes
+	CheckoutGrace        time.Duration // CHECKOUT_GRACE: how much checkout extends a hold
+	RefundCutoff         time.Duration // REFUND_CUTOFF: no refunds this close to the show
+	ExpiryCheckInterval  time.Duration // EXPIRY_CHECK_INTERVAL
+	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
+
 	// Not from the environment: knobs for tests and tools.
 	RedisPrefix    string              // key prefix in Redis (REDIS_PREFIX, "seatline:")
 	PasswordHash   identity.HashParams // argon2id cost (production default)
@@ -48,6 +59,8 @@ type Config struct {
 // LEASE_TTL and RELAY_REDELIVER set two of them from the environment.
 type RelayTuning struct {
 	Grace, Redeliver, ClaimIdle, LeaseTTL time.Duration
+	// Duplicate publishes every commit twice (tests of idempotence).
+	Duplicate bool
 }
 
 // Embedded reports whether the process runs its own FerretDB.
@@ -62,6 +75,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		PublicURL: getenv("PUBLIC_URL"), JWTSecret: getenv("JWT_SECRET"),
 		AdminEmail: getenv("ADMIN_EMAIL"), AdminPassword: getenv("ADMIN_PASSWORD"),
 		Role: or(getenv("ROLE"), RoleAll), RedisPrefix: or(getenv("REDIS_PREFIX"), "seatline:"),
+		SMTPURL: getenv("SMTP_URL"), MailFrom: or(getenv("MAIL_FROM"), "no-reply@seatline.local"),
+		PaymentGateway: or(getenv("PAYMENT_GATEWAY"), "simulator"), PaymentWebhookSecret: getenv("PAYMENT_WEBHOOK_SECRET"),
+	}
+	if fp := getenv("FAILPOINTS"); fp != "" {
+		c.Failpoints = strings.Split(fp, ",")
 	}
 	var errs []error
 	var err error
@@ -75,9 +93,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	} else {
 		c.MaxSeatsPerBooking = 10
 	}
-	for name, dst := range map[string]*time.Duration{"LEASE_TTL": &c.Relay.LeaseTTL, "RELAY_REDELIVER": &c.Relay.Redeliver} {
-		if *dst, err = duration(getenv(name), 0); err != nil || *dst < 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration", name, getenv(name)))
+	durations := []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"LEASE_TTL", &c.Relay.LeaseTTL, 0}, {"RELAY_REDELIVER", &c.Relay.Redeliver, 0},
+		{"PAYMENT_TIMEOUT", &c.PaymentTimeout, 20 * time.Second}, {"PAYMENT_SIM_SLOW", &c.SimulatorSlowDelay, 5 * time.Second},
+		{"CHECKOUT_GRACE", &c.CheckoutGrace, 5 * time.Minute}, {"REFUND_CUTOFF", &c.RefundCutoff, 2 * time.Hour},
+		{"EXPIRY_CHECK_INTERVAL", &c.ExpiryCheckInterval, time.Second},
+	}
+	for _, d := range durations {
+		if *d.dst, err = duration(getenv(d.name), d.def); err != nil || *d.dst < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration", d.name, getenv(d.name)))
 		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
@@ -87,6 +115,31 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// withDefaults fills the zero values a programmatic Config may leave
+// (FromEnv sets them all).
+func (c Config) withDefaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.PaymentTimeout, 20*time.Second)
+	set(&c.SimulatorSlowDelay, 5*time.Second)
+	set(&c.CheckoutGrace, 5*time.Minute)
+	set(&c.RefundCutoff, 2*time.Hour)
+	set(&c.ExpiryCheckInterval, time.Second)
+	if c.PaymentGateway == "" {
+		c.PaymentGateway = "simulator"
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = "no-reply@seatline.local"
+	}
+	if c.MongoDB == "" {
+		c.MongoDB = "seatline"
+	}
+	return c
 }
 
 // Validate checks the configuration and joins every problem it finds.
@@ -130,6 +183,20 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSeatsPerBooking < 1 || c.MaxSeatsPerBooking > 100 {
 		errs = append(errs, fmt.Errorf("MAX_SEATS_PER_BOOKING: %d is outside 1..100", c.MaxSeatsPerBooking))
+	}
+	if c.PaymentGateway != "simulator" {
+		if u, err := url.Parse(c.PaymentGateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("PAYMENT_GATEWAY: simulator, or the gateway's http(s):// base URL"))
+		}
+	}
+	if c.PaymentWebhookSecret != "" && len(c.PaymentWebhookSecret) < 16 {
+		errs = append(errs, errors.New("PAYMENT_WEBHOOK_SECRET: at least 16 characters"))
+	}
+	if c.SMTPURL != "" && !strings.HasPrefix(c.SMTPURL, "smtp://") && !strings.HasPrefix(c.SMTPURL, "smtps://") {
+		errs = append(errs, errors.New("SMTP_URL: must be smtp://[user:pass@]host:port[?tls=none|opportunistic|mandatory]"))
+	}
+	if c.PaymentTimeout < 0 || c.CheckoutGrace < 0 || c.RefundCutoff < 0 || c.ExpiryCheckInterval < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	switch c.Role {
 	case RoleAll:

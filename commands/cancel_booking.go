@@ -8,7 +8,7 @@ import (
 	"github.com/seatline/seatline/eventstore"
 )
 
-// CancelBooking is a request to cancel a booking before payment.
+// CancelBooking is a request to cancel a booking.
 type CancelBooking struct {
 	BookingID string
 	UserID    string // who asks
@@ -17,27 +17,36 @@ type CancelBooking struct {
 	Meta      eventstore.Metadata
 }
 
-// CancelBooking cancels a held booking and gives its seats back. A user
-// may only cancel their own bookings; anyone else's is not found. If the
-// process dies between the two steps, the booking-seats saga releases the
-// seats from the booking's Cancelled event.
+// CancelBooking cancels a held booking (its seats go back) or refunds a
+// confirmed one in full while the refund policy allows: until the refund
+// cutoff before the show, or until the start if the show was rescheduled.
+// A user may only cancel their own bookings; anyone else's is not found.
+// If the process dies between the booking and its seats, the booking-seats
+// saga releases the seats from the booking's event.
 func (h *Handlers) CancelBooking(ctx context.Context, cmd CancelBooking) (Result, error) {
 	by := "user"
 	if cmd.Admin {
 		by = "admin"
 	}
-	var showID string
+	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
+	if err != nil {
+		return Result{}, err
+	}
+	if !b.Exists() || (b.Owner() != cmd.UserID && !cmd.Admin) {
+		return Result{}, booking.ErrNotFound
+	}
+	s, _, err := h.shows.Load(ctx, b.ShowID())
+	if err != nil {
+		return Result{}, err
+	}
+	policy := booking.CancelPolicy{ShowStartsAt: s.StartsAt(), Cutoff: h.cfg.RefundCutoff, FreeCancel: s.Rescheduled()}
 	res, err := h.bookings.Update(ctx, cmd.BookingID, cmd.Meta, func(b *booking.Booking) error {
-		if !b.Exists() || (b.Owner() != cmd.UserID && !cmd.Admin) {
-			return booking.ErrNotFound
-		}
-		showID = b.ShowID()
-		return b.Cancel(by, cmd.Reason, h.cfg.Now())
+		return b.Cancel(by, cmd.Reason, h.cfg.Now(), policy)
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	rel, err := h.ReleaseSeats(ctx, showID, cmd.BookingID, "cancelled", cmd.Meta)
+	rel, err := h.ReleaseSeats(ctx, b.ShowID(), cmd.BookingID, "cancelled", cmd.Meta)
 	if err != nil {
 		return Result{}, err
 	}
@@ -45,8 +54,8 @@ func (h *Handlers) CancelBooking(ctx context.Context, cmd CancelBooking) (Result
 	return res, nil
 }
 
-// ReleaseSeats gives back the seats a booking holds on a show; it is
-// idempotent.
+// ReleaseSeats gives back the seats a booking holds or bought on a show;
+// it is idempotent.
 func (h *Handlers) ReleaseSeats(ctx context.Context, showID, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
 	return h.shows.Update(ctx, showID, meta, func(s *show.Show) error { return s.Release(bookingID, reason) })
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/domain/broadcast"
 	"github.com/seatline/seatline/domain/catalog"
 	"github.com/seatline/seatline/domain/show"
 )
@@ -15,6 +16,8 @@ import (
 // Config holds the business settings commands apply.
 type Config struct {
 	HoldTTL            time.Duration // how long a hold lasts unpaid
+	CheckoutGrace      time.Duration // how much checkout extends the hold, once
+	RefundCutoff       time.Duration // confirmed bookings cancel with a refund until this long before the show
 	MaxSeatsPerBooking int
 	Now                func() time.Time
 	Logger             *slog.Logger
@@ -23,11 +26,12 @@ type Config struct {
 
 // Handlers handles every command. It is safe for concurrent use.
 type Handlers struct {
-	cfg      Config
-	movies   *Repository[*catalog.Movie]
-	venues   *Repository[*catalog.Venue]
-	shows    *Repository[*show.Show]
-	bookings *Repository[*booking.Booking]
+	cfg        Config
+	movies     *Repository[*catalog.Movie]
+	venues     *Repository[*catalog.Venue]
+	shows      *Repository[*show.Show]
+	bookings   *Repository[*booking.Booking]
+	broadcasts *Repository[*broadcast.Broadcast]
 }
 
 // New returns the command handlers over an event log.
@@ -57,7 +61,8 @@ func New(log EventLog, cfg Config) *Handlers {
 				return show.FromState(st), nil
 			},
 		}, o),
-		bookings: NewRepository(log, booking.StreamPrefix, booking.New, nil, o),
+		bookings:   NewRepository(log, booking.StreamPrefix, booking.New, nil, o),
+		broadcasts: NewRepository(log, broadcast.StreamPrefix, broadcast.New, nil, o),
 	}
 }
 

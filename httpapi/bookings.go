@@ -28,18 +28,38 @@ type bookingResponse struct {
 	Currency  string         `json:"currency"`
 	ExpiresAt time.Time      `json:"expires_at"`
 	CreatedAt time.Time      `json:"created_at"`
+	Code      string         `json:"code"`
+	Payment   *paymentView   `json:"payment,omitempty"`
 	Version   int64          `json:"version,omitempty"`
 	Position  int64          `json:"position"`
 }
 
+// paymentView is what a customer sees of a booking's money once checkout
+// started: status pending, succeeded, failed, refund_pending or refunded,
+// and why (a decline reason, or what caused a refund).
+type paymentView struct {
+	Status       string `json:"status"`
+	Reason       string `json:"reason,omitempty"`
+	RefundAmount int64  `json:"refund_amount,omitempty"`
+}
+
+func paymentOf(status, reason string, refund int64) *paymentView {
+	if status == "" {
+		return nil
+	}
+	return &paymentView{Status: status, Reason: reason, RefundAmount: refund}
+}
+
 func fromBookingState(s booking.State, res commands.Result) bookingResponse {
 	return bookingResponse{ID: s.ID, Status: s.Status, ShowID: s.ShowID, Seats: nonNil(s.Seats), Amount: s.Amount,
-		Currency: s.Currency, ExpiresAt: s.ExpiresAt, CreatedAt: s.PlacedAt, Version: res.Version, Position: res.Position}
+		Currency: s.Currency, ExpiresAt: s.ExpiresAt, CreatedAt: s.PlacedAt, Code: booking.Code(s.ID),
+		Payment: paymentOf(s.Payment.Status, s.Payment.Reason, s.Payment.RefundAmount), Version: res.Version, Position: res.Position}
 }
 
 func toBooking(b projections.Booking) bookingResponse {
 	return bookingResponse{ID: b.ID, Status: b.Status, ShowID: b.ShowID, Seats: nonNil(b.Seats), Amount: b.Amount,
-		Currency: b.Currency, ExpiresAt: b.ExpiresAt, CreatedAt: b.PlacedAt, Version: b.Version, Position: b.Position}
+		Currency: b.Currency, ExpiresAt: b.ExpiresAt, CreatedAt: b.PlacedAt, Code: booking.Code(b.ID),
+		Payment: paymentOf(b.Payment.Status, b.Payment.Reason, b.Payment.RefundAmount), Version: b.Version, Position: b.Position}
 }
 
 var errBadIdempotencyKey = domain.NewInvalid("invalid-idempotency-key", "Idempotency-Key", "Idempotency-Key must be 1..255 printable characters")

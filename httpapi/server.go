@@ -16,7 +16,10 @@ import (
 
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/notifications"
+	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
+	"github.com/seatline/seatline/sagas"
 )
 
 // Deps is everything the API calls.
@@ -33,9 +36,14 @@ type Deps struct {
 	// own writes through the same instance.
 	Head func() int64
 	// Ready reports whether dependencies (database, Redis, relay) answer.
-	Ready  func(ctx context.Context) error
-	Now    func() time.Time
-	Logger *slog.Logger
+	Ready      func(ctx context.Context) error
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Webhooks   *payments.Webhooks
+	Outbox     *notifications.Outbox
+	Broadcasts interface {
+		Broadcast(ctx context.Context, id string) (sagas.BroadcastDoc, bool, error)
+	}
 	// ReadWait bounds the implicit wait for read models (500ms);
 	// MinPositionWait bounds the wait for an explicit X-Min-Position (2s).
 	ReadWait, MinPositionWait time.Duration
@@ -91,6 +99,8 @@ func New(d Deps) http.Handler {
 	b.GET("", a.listBookings)
 	b.GET("/:id", a.getBooking)
 	b.POST("/:id/cancel", a.cancelBooking)
+	b.POST("/:id/checkout", a.checkout)
+	v1.POST("/payments/webhook", a.webhook)
 
 	adm := v1.Group("/admin", a.authenticated, a.adminOnly)
 	adm.POST("/movies", a.createMovie)
@@ -98,6 +108,11 @@ func New(d Deps) http.Handler {
 	adm.POST("/venues", a.createVenue)
 	adm.PATCH("/venues/:id", a.patchVenue)
 	adm.POST("/shows", a.createShow)
+	adm.PATCH("/shows/:id", a.patchShow)
+	adm.POST("/shows/:id/cancel", a.cancelShow)
+	adm.POST("/notifications", a.sendBroadcast)
+	adm.GET("/notifications/:id", a.getBroadcast)
+	adm.GET("/emails", a.listEmails)
 	return r
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/seatline/seatline/domain"
 )
@@ -312,4 +313,36 @@ func newID() string {
 	b[8] = b[8]&0x3f | 0x80
 	s := hex.EncodeToString(b[:])
 	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}
+
+// Contact returns a user's email and name for notifications; ok is false
+// if the user does not exist (any more).
+func (s *Service) Contact(ctx context.Context, userID string) (email, name string, ok bool, err error) {
+	u, err := s.User(ctx, userID)
+	if errors.Is(err, ErrUserNotFound) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, err
+	}
+	return u.Email, u.Name, true, nil
+}
+
+// AllUserIDs lists every user id (a scan: for broadcasts).
+func (s *Service) AllUserIDs(ctx context.Context) ([]string, error) {
+	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID
+	}
+	return out, nil
 }

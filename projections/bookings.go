@@ -38,6 +38,16 @@ type Booking struct {
 	UpdatedAt    time.Time      `bson:"updated_at"`
 	CancelledBy  string         `bson:"cancelled_by,omitempty"`
 	CancelReason string         `bson:"cancel_reason,omitempty"`
+	Payment      Payment        `bson:"payment"`
+	ConfirmedAt  time.Time      `bson:"confirmed_at,omitzero"`
+}
+
+// Payment is what a booking's read model says about its money.
+type Payment struct {
+	Status       string `bson:"status,omitempty"`
+	Reason       string `bson:"reason,omitempty"`
+	ChargeID     string `bson:"charge_id,omitempty"`
+	RefundAmount int64  `bson:"refund_amount,omitempty"`
 }
 
 // userBookings lists one user's bookings, newest first.
@@ -71,10 +81,23 @@ func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
 				d.ID, d.UserID, d.ShowID, d.Seats = ev.BookingID, ev.UserID, ev.ShowID, ev.Seats
 				d.Amount, d.Currency, d.ExpiresAt, d.PlacedAt = ev.Amount, ev.Currency, ev.ExpiresAt, ev.PlacedAt
 				d.Status = booking.StatusHeld
+			case booking.CheckoutStarted:
+				d.Status, d.ExpiresAt, d.Payment = booking.StatusPaymentPending, ev.Deadline, Payment{Status: booking.PaymentPending}
+			case booking.PaymentSucceeded:
+				d.Payment.Status, d.Payment.ChargeID, d.Payment.Reason = booking.PaymentSucceededStat, ev.ChargeID, ""
+			case booking.PaymentFailed:
+				d.Status, d.Payment.Status, d.Payment.Reason = booking.StatusPaymentFailed, booking.PaymentFailedStat, ev.Reason
+			case booking.Confirmed:
+				d.Status, d.ConfirmedAt = booking.StatusConfirmed, ev.At
 			case booking.Cancelled:
 				d.Status, d.CancelledBy, d.CancelReason = booking.StatusCancelled, ev.By, ev.Reason
 			case booking.Expired:
 				d.Status = booking.StatusExpired
+			case booking.RefundRequested:
+				d.Status = booking.StatusRefunded
+				d.Payment.Status, d.Payment.Reason, d.Payment.RefundAmount = booking.PaymentRefundPending, ev.Reason, ev.Amount
+			case booking.Refunded:
+				d.Payment.Status = booking.PaymentRefunded
 			}
 			d.UpdatedAt = c.Time
 		},
@@ -134,7 +157,7 @@ func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) 
 func (b *Bookings) Get(ctx context.Context, id string, now time.Time) (Booking, bool, error) {
 	d, ok, err := getDoc[Booking](ctx, b.coll, id)
 	if ok {
-		d.Status = booking.EffectiveStatus(d.Status, d.ExpiresAt, now)
+		d.Status = booking.EffectiveStatus(d.Status, d.Payment.ChargeID != "", d.ExpiresAt, now)
 	}
 	return d, ok, err
 }

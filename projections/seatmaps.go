@@ -78,6 +78,14 @@ func (s *SeatMaps) Projector() *streamModel[SeatMapDoc, *SeatMapDoc] {
 				delete(d.Holds, ev.BookingID)
 			case show.SeatsReleased:
 				delete(d.Holds, ev.BookingID)
+			case show.HoldExtended:
+				h := d.Holds[ev.BookingID]
+				h.Until = ev.Until
+				d.Holds[ev.BookingID] = h
+			case show.SeatsSold:
+				h := d.Holds[ev.BookingID]
+				h.Sold = true
+				d.Holds[ev.BookingID] = h
 			}
 		}}
 }

@@ -66,6 +66,10 @@ func (s *Shows) Projector() *streamModel[Show, *Show] {
 				d.Available += len(ev.Seats)
 			case show.SeatsReleased:
 				d.Available += len(ev.Seats)
+			case show.Cancelled:
+				d.Status = ShowCancelled
+			case show.Rescheduled:
+				d.StartsAt, d.EndsAt = ev.StartsAt, ev.EndsAt
 			}
 		}}
 }

@@ -25,10 +25,11 @@ type Handler interface {
 }
 
 // TermAware handlers are told when this process starts consuming their
-// group under a new lease term, for example to drop caches that another
-// process's writes may have made stale.
+// group under a new lease term. ctx ends with the term: work a handler
+// starts for the term (a queue of durable jobs, timers) must stop then,
+// because another process may take the group over.
 type TermAware interface {
-	StartTerm()
+	StartTerm(ctx context.Context)
 }
 
 // ConsumerOptions tune consumption.
@@ -133,7 +134,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) {
 		func(ctx context.Context, fence int64) {
 			log.Debug("relay: consuming", "fence", fence)
 			if t, ok := h.(TermAware); ok {
-				t.StartTerm()
+				t.StartTerm(ctx)
 			}
 			for ctx.Err() == nil {
 				if err := c.consume(ctx, h, log); err != nil && ctx.Err() == nil {

@@ -34,7 +34,10 @@ type Options struct {
 	Window int64
 	// LeaseTTL is the catch-up lease's time to live (10s).
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
+	// Duplicate publishes every commit twice: a test knob that proves
+	// consumers have no double effects.
+	Duplicate bool
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -150,6 +153,9 @@ func (r *Relay) publishLoop(ctx context.Context) {
 // publish puts commits on the bus and marks them published. A failure is
 // logged and left to the catch-up.
 func (r *Relay) publish(ctx context.Context, cs []eventstore.Commit) {
+	if r.opts.Duplicate {
+		_ = r.bus.Publish(cs...)
+	}
 	if err := r.bus.Publish(cs...); err != nil {
 		r.opts.Logger.Warn("relay: publish failed; the catch-up will retry", "err", err, "from", cs[0].Position)
 		return
@@ -276,6 +282,9 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 		}
 		commits = append(commits, cs...)
 		i = j
+	}
+	if r.opts.Duplicate {
+		_ = r.bus.Publish(commits...)
 	}
 	if err := r.bus.Publish(commits...); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)

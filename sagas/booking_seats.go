@@ -13,17 +13,30 @@ import (
 // BookingSeatsSaga is the consumer group of BookingSeats. It never changes.
 const BookingSeatsSaga = "saga.booking-seats"
 
-// BookingSeats keeps a booking and its seats in step when a process died
-// between the two appends of a command: seats held for a booking that was
-// never placed get their booking placed, and a cancelled booking whose seats
-// are still held gets them released. In the normal case the command already
-// did both and every step here is a no-op.
+// BookingSeats keeps a booking and its seats on the show in step:
+//
+//	show.SeatsHeld            → place the booking (if the command died before)
+//	booking.PaymentSucceeded  → sell the seats and confirm, or refund if they are gone
+//	booking.PaymentFailed     → release the seats
+//	booking.Cancelled         → release the seats
+//	booking.RefundRequested   → release the (sold) seats
+//	booking.Expired           → record the hold's expiry on the show
+//
+// Commands already do most of this in the request; every step here is
+// idempotent and, in the normal case, a no-op.
 type BookingSeats struct {
 	cmd *commands.Handlers
+	hit func(string)
 }
 
-// NewBookingSeats returns the saga.
-func NewBookingSeats(cmd *commands.Handlers) *BookingSeats { return &BookingSeats{cmd: cmd} }
+// NewBookingSeats returns the saga. hit is the failpoint hook (see
+// Failpoints); nil means none.
+func NewBookingSeats(cmd *commands.Handlers, hit func(string)) *BookingSeats {
+	if hit == nil {
+		hit = func(string) {}
+	}
+	return &BookingSeats{cmd: cmd, hit: hit}
+}
 
 // Name implements relay.Handler.
 func (*BookingSeats) Name() string { return BookingSeatsSaga }
@@ -32,7 +45,7 @@ func (*BookingSeats) Name() string { return BookingSeatsSaga }
 func (s *BookingSeats) Handle(ctx context.Context, batch []eventstore.Commit) error {
 	for _, c := range batch {
 		if err := s.handle(ctx, c); err != nil {
-			return err
+			return fmt.Errorf("%s: commit %d: %w", BookingSeatsSaga, c.Position, err)
 		}
 	}
 	return nil
@@ -40,7 +53,8 @@ func (s *BookingSeats) Handle(ctx context.Context, batch []eventstore.Commit) er
 
 func (s *BookingSeats) handle(ctx context.Context, c eventstore.Commit) error {
 	for i, e := range c.Events {
-		meta := eventstore.Metadata{CorrelationID: e.Meta.CorrelationID, CausationID: c.EventID(i), Actor: "saga:" + BookingSeatsSaga}
+		meta := causedBy(c, i, BookingSeatsSaga)
+		bookingID := c.StreamID[min(len(booking.StreamPrefix), len(c.StreamID)):]
 		var err error
 		switch ev := e.Event.(type) {
 		case show.SeatsHeld:
@@ -48,19 +62,39 @@ func (s *BookingSeats) handle(ctx context.Context, c eventstore.Commit) error {
 				UserID: ev.UserID, ShowID: c.StreamID[len(show.StreamPrefix):], Seats: ev.Seats,
 				Amount: ev.Amount, Currency: ev.Currency, ExpiresAt: ev.Until,
 			}, meta)
-			if err != nil && isConflict(err) {
+			if isConflict(err) {
 				err = nil // the booking id was placed for other seats: not ours to fix
 			}
+		case booking.PaymentSucceeded:
+			s.hit("payment.before-confirm")
+			_, err = s.cmd.ConfirmPaid(ctx, bookingID, meta)
+		case booking.PaymentFailed:
+			err = s.release(ctx, bookingID, "payment-failed", meta)
 		case booking.Cancelled:
-			b, _, lerr := s.cmd.Booking(ctx, c.StreamID[len(booking.StreamPrefix):])
-			if lerr != nil {
-				return lerr
-			}
-			_, err = s.cmd.ReleaseSeats(ctx, b.ShowID(), c.StreamID[len(booking.StreamPrefix):], "cancelled", meta)
+			err = s.release(ctx, bookingID, "cancelled", meta)
+		case booking.RefundRequested:
+			err = s.release(ctx, bookingID, "refunded", meta)
+		case booking.Expired:
+			_, err = s.cmd.ExpireBooking(ctx, bookingID, meta)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: commit %d: %w", BookingSeatsSaga, c.Position, err)
+			return err
 		}
 	}
 	return nil
+}
+
+func (s *BookingSeats) release(ctx context.Context, bookingID, reason string, meta eventstore.Metadata) error {
+	b, _, err := s.cmd.Booking(ctx, bookingID)
+	if err != nil || !b.Exists() {
+		return err
+	}
+	_, err = s.cmd.ReleaseSeats(ctx, b.ShowID(), bookingID, reason, meta)
+	return err
+}
+
+// causedBy is the metadata of a command a saga sends because of the i-th
+// event of c: same correlation, caused by that event.
+func causedBy(c eventstore.Commit, i int, saga string) eventstore.Metadata {
+	return eventstore.Metadata{CorrelationID: c.Events[i].Meta.CorrelationID, CausationID: c.EventID(i), Actor: "saga:" + saga}
 }

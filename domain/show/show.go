@@ -28,6 +28,10 @@ var (
 	ErrBadPrices       = domain.NewInvalid("invalid-prices", "prices", "show: invalid prices")
 	ErrBadCurrency     = domain.NewInvalid("invalid-currency", "currency", "show: currency must be an ISO 4217 code")
 	ErrBadDuration     = domain.NewInvalid("invalid-duration", "duration_minutes", "show: the movie needs a positive duration")
+	ErrCancelled       = &domain.Error{Kind: domain.Conflict, Code: "show-cancelled", Msg: "show: cancelled"}
+	ErrHoldLapsed      = &domain.Error{Kind: domain.Conflict, Code: "hold-expired", Msg: "show: the hold has expired or its seats were taken"}
+	ErrSeatsReleased   = &domain.Error{Kind: domain.Conflict, Code: "seats-released", Msg: "show: the booking no longer holds its seats"}
+	ErrAlreadyStarted  = &domain.Error{Kind: domain.Conflict, Code: "show-started", Msg: "show: already started"}
 )
 
 // MaxPrice bounds a seat price in minor units, to keep sums far from overflow.
@@ -57,6 +61,10 @@ type State struct {
 	Owner map[string]string `json:"owner"`
 	// Holds are the bookings that currently hold or bought seats.
 	Holds map[string]Hold `json:"holds"`
+	// CancelledAt is set once the show is cancelled.
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
+	// RescheduledAt is set when the show was last moved.
+	RescheduledAt time.Time `json:"rescheduled_at,omitzero"`
 }
 
 // Hold is one booking's claim on seats.
@@ -158,6 +166,9 @@ func (s *Show) Hold(b, user string, seats []string, now, deadline time.Time, max
 	if !s.Exists() {
 		return ErrNotFound
 	}
+	if s.Cancelled() {
+		return ErrCancelled
+	}
 	if !now.Before(s.s.StartsAt) {
 		return ErrSalesClosed
 	}
@@ -201,15 +212,107 @@ func (s *Show) Hold(b, user string, seats []string, now, deadline time.Time, max
 	return nil
 }
 
-// Release gives back the seats booking b holds and has not bought. A
-// booking that holds nothing is left alone.
+// Release gives back the seats booking b holds or bought (a refund). A
+// booking that owns nothing is left alone.
 func (s *Show) Release(b, reason string) error {
 	h, ok := s.s.Holds[b]
-	if !ok || h.Sold {
+	if !ok {
 		return nil
 	}
 	s.record(SeatsReleased{BookingID: b, Seats: slices.Clone(h.Seats), Reason: reason})
 	return nil
+}
+
+// ExtendHold moves the deadline of booking b's live hold to until, once a
+// checkout started. A hold that lapsed (or whose seats were taken) cannot
+// be extended; an earlier until changes nothing.
+func (s *Show) ExtendHold(b string, until, now time.Time) error {
+	if s.Cancelled() {
+		return ErrCancelled
+	}
+	h, ok := s.s.Holds[b]
+	if !ok || (!h.Sold && !now.Before(h.Until)) {
+		return ErrHoldLapsed
+	}
+	if h.Sold || !until.After(h.Until) {
+		return nil
+	}
+	s.record(HoldExtended{BookingID: b, Until: until.UTC()})
+	return nil
+}
+
+// Sell makes booking b's held seats its own once it paid. It succeeds as
+// long as the hold is on record, even past its deadline: only a recorded
+// expiry (or a takeover, which records one) ends it. Selling twice changes
+// nothing; a cancelled show sells nothing.
+func (s *Show) Sell(b string) error {
+	if s.Cancelled() {
+		return ErrCancelled
+	}
+	h, ok := s.s.Holds[b]
+	if !ok {
+		return ErrSeatsReleased
+	}
+	if h.Sold {
+		return nil
+	}
+	s.record(SeatsSold{BookingID: b, Seats: slices.Clone(h.Seats)})
+	return nil
+}
+
+// Cancel cancels the show; holds and sales stay on record for the sagas
+// that cancel and refund its bookings. Cancelling twice changes nothing.
+func (s *Show) Cancel(reason string, now time.Time) error {
+	if !s.Exists() {
+		return ErrNotFound
+	}
+	if s.Cancelled() {
+		return nil
+	}
+	if !now.Before(s.s.EndsAt) {
+		return ErrAlreadyStarted.Withf("the show is over")
+	}
+	s.record(Cancelled{Reason: reason, At: now.UTC()})
+	return nil
+}
+
+// Reschedule moves the show to start at startsAt (in the future), keeping
+// its length. Moving it to where it is changes nothing.
+func (s *Show) Reschedule(startsAt, now time.Time) error {
+	if !s.Exists() {
+		return ErrNotFound
+	}
+	if s.Cancelled() {
+		return ErrCancelled
+	}
+	if !now.Before(s.s.StartsAt) {
+		return ErrAlreadyStarted
+	}
+	if !startsAt.After(now) {
+		return ErrStartsInPast
+	}
+	if startsAt.Equal(s.s.StartsAt) {
+		return nil
+	}
+	length := s.s.EndsAt.Sub(s.s.StartsAt)
+	s.record(Rescheduled{StartsAt: startsAt.UTC(), EndsAt: startsAt.Add(length).UTC(), Previous: s.s.StartsAt, At: now.UTC()})
+	return nil
+}
+
+// Cancelled reports whether the show was cancelled.
+func (s *Show) Cancelled() bool { return !s.s.CancelledAt.IsZero() }
+
+// Rescheduled reports whether the show was ever moved.
+func (s *Show) Rescheduled() bool { return !s.s.RescheduledAt.IsZero() }
+
+// Bookings lists the bookings that hold or bought seats, sorted.
+func (s *Show) Bookings() []string {
+	out := make([]string, 0, len(s.s.Holds))
+	for b := range s.s.Holds {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ExpireHold records the expiry of booking b's hold if its deadline has
@@ -282,6 +385,19 @@ func (s *Show) apply(e domain.Event) {
 		s.free(e.BookingID, e.Seats)
 	case SeatsReleased:
 		s.free(e.BookingID, e.Seats)
+	case HoldExtended:
+		h := s.s.Holds[e.BookingID]
+		h.Until = e.Until
+		s.s.Holds[e.BookingID] = h
+	case SeatsSold:
+		h := s.s.Holds[e.BookingID]
+		h.Sold = true
+		s.s.Holds[e.BookingID] = h
+	case Cancelled:
+		s.s.CancelledAt = e.At
+	case Rescheduled:
+		s.s.StartsAt, s.s.EndsAt = e.StartsAt, e.EndsAt
+		s.s.RescheduledAt = e.At
 	}
 }
 

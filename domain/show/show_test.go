@@ -222,3 +222,46 @@ func TestStateRoundTripKeepsDecisions(t *testing.T) {
 		t.Fatal("a decision on the copy changed the original")
 	}
 }
+
+func TestCheckoutSaleAndShowChanges(t *testing.T) {
+	extended := deadline.Add(5 * time.Minute)
+	sold := show.SeatsSold{BookingID: "b1", Seats: []string{"A1"}}
+	run(t, []scenario{
+		{name: "checkout extends a live hold", given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error { return s.ExtendHold("b1", extended, t0) },
+			then: []domain.Event{show.HoldExtended{BookingID: "b1", Until: extended}}},
+		{name: "extending to an earlier time changes nothing", given: []domain.Event{scheduled, held("b1", deadline, "A1"), show.HoldExtended{BookingID: "b1", Until: extended}},
+			when: func(s *show.Show) error { return s.ExtendHold("b1", deadline, t0) }},
+		{name: "a lapsed hold cannot be extended", given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error { return s.ExtendHold("b1", extended, deadline) }, err: show.ErrHoldLapsed},
+		{name: "an extended hold is not free before its new deadline", given: []domain.Event{scheduled, held("b1", deadline, "A1"), show.HoldExtended{BookingID: "b1", Until: extended}},
+			when: hold("b2", deadline.Add(time.Minute), "A1"), err: show.ErrSeatUnavailable},
+		{name: "a held booking's seats are sold to it", given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error { return s.Sell("b1") }, then: []domain.Event{sold}},
+		{name: "a sale is honoured past the deadline while the hold is on record", given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error { return s.Sell("b1") }, then: []domain.Event{sold}},
+		{name: "selling twice changes nothing", given: []domain.Event{scheduled, held("b1", deadline, "A1"), sold},
+			when: func(s *show.Show) error { return s.Sell("b1") }},
+		{name: "a booking whose hold was taken over cannot buy", given: []domain.Event{scheduled, held("b1", deadline, "A1"),
+			show.HoldExpired{BookingID: "b1", Seats: []string{"A1"}}, held("b2", extended, "A1")},
+			when: func(s *show.Show) error { return s.Sell("b1") }, err: show.ErrSeatsReleased},
+		{name: "sold seats are never free, even long after", given: []domain.Event{scheduled, held("b1", deadline, "A1"), sold},
+			when: hold("b2", starts.Add(-time.Minute), "A1"), err: show.ErrSeatUnavailable},
+		{name: "refunded seats are released", given: []domain.Event{scheduled, held("b1", deadline, "A1"), sold},
+			when: func(s *show.Show) error { return s.Release("b1", "refunded") },
+			then: []domain.Event{show.SeatsReleased{BookingID: "b1", Seats: []string{"A1"}, Reason: "refunded"}}},
+		{name: "a show is cancelled", given: []domain.Event{scheduled},
+			when: func(s *show.Show) error { return s.Cancel("flood", t0) }, then: []domain.Event{show.Cancelled{Reason: "flood", At: t0}}},
+		{name: "a cancelled show takes no holds", given: []domain.Event{scheduled, show.Cancelled{At: t0}},
+			when: hold("b1", t0, "A1"), err: show.ErrCancelled},
+		{name: "a cancelled show sells nothing", given: []domain.Event{scheduled, held("b1", deadline, "A1"), show.Cancelled{At: t0}},
+			when: func(s *show.Show) error { return s.Sell("b1") }, err: show.ErrCancelled},
+		{name: "a show is rescheduled keeping its length", given: []domain.Event{scheduled},
+			when: func(s *show.Show) error { return s.Reschedule(starts.Add(24*time.Hour), t0) },
+			then: []domain.Event{show.Rescheduled{StartsAt: starts.Add(24 * time.Hour), EndsAt: starts.Add(26 * time.Hour), Previous: starts, At: t0}}},
+		{name: "a show cannot move into the past", given: []domain.Event{scheduled},
+			when: func(s *show.Show) error { return s.Reschedule(t0.Add(-time.Hour), t0) }, err: show.ErrStartsInPast},
+		{name: "a started show cannot move", given: []domain.Event{scheduled},
+			when: func(s *show.Show) error { return s.Reschedule(starts.Add(time.Hour), starts) }, err: show.ErrAlreadyStarted},
+	})
+}

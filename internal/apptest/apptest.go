@@ -31,6 +31,8 @@ type Options struct {
 	Redis       bool   // use Redis Streams (else the in-process bus)
 	RedisPrefix string // engines with the same prefix share a bus
 	HoldTTL     time.Duration
+	Mail        bool   // send email to the test Mailpit (else to the log)
+	Gateway     string // PAYMENT_GATEWAY (default: the built-in simulator)
 	Tune        func(*app.Config)
 }
 
@@ -62,6 +64,11 @@ func Start(t testing.TB, o Options) *Engine {
 		cfg.RedisURL = testenv.RedisURL()
 		cfg.RedisPrefix = o.RedisPrefix
 	}
+	if o.Mail {
+		testenv.RequireMailpit(t)
+		cfg.SMTPURL = testenv.MailpitSMTP()
+	}
+	cfg.PaymentGateway = o.Gateway
 	if o.Tune != nil {
 		o.Tune(&cfg)
 	}
@@ -196,10 +203,16 @@ func (e *Engine) Admin(t testing.TB) *Client {
 
 // NewUser registers a user with a unique email and returns it logged in.
 func (e *Engine) NewUser(t testing.TB) (*Client, string) {
+	c, id, _ := e.NewUserWithEmail(t)
+	return c, id
+}
+
+// NewUserWithEmail is NewUser that also returns the user's email address.
+func (e *Engine) NewUserWithEmail(t testing.TB) (*Client, string, string) {
 	c := e.Client(t)
 	email := fmt.Sprintf("u%s@example.com", testenv.ID())
 	r := c.Must(201, "POST", "/auth/register", map[string]string{"email": email, "password": "long enough password", "name": "Test User"})
-	return c.Login(email, "long enough password"), r.Body["id"].(string)
+	return c.Login(email, "long enough password"), r.Body["id"].(string), email
 }
 
 // Show creates a movie, a venue with rows A..rows of perRow premium seats,

@@ -1,0 +1,121 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/domain/show"
+	"github.com/seatline/seatline/eventstore"
+)
+
+// Checkout is a customer's request to pay for a held booking.
+type Checkout struct {
+	BookingID    string
+	UserID       string
+	PaymentToken string
+	Meta         eventstore.Metadata
+}
+
+// Checkout starts paying for a held booking before its deadline. The
+// hold is extended once by the checkout grace, on the show first (so the
+// seats stay the customer's while the payment is in flight) and then on the
+// booking, whose CheckoutStarted event the payment saga acts on. A retry
+// with the same token changes nothing.
+func (h *Handlers) Checkout(ctx context.Context, cmd Checkout) (Result, error) {
+	if err := booking.CheckToken(cmd.PaymentToken); err != nil {
+		return Result{}, err
+	}
+	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
+	if err != nil {
+		return Result{}, err
+	}
+	if !b.Exists() || b.Owner() != cmd.UserID {
+		return Result{}, booking.ErrNotFound
+	}
+	deadline := b.CheckoutDeadline(h.cfg.CheckoutGrace)
+	if b.Status(h.cfg.Now()) == booking.StatusHeld {
+		_, err = h.shows.Update(ctx, b.ShowID(), cmd.Meta, func(s *show.Show) error {
+			return s.ExtendHold(cmd.BookingID, deadline, h.cfg.Now())
+		})
+		if err != nil {
+			return Result{}, err
+		}
+	}
+	return h.bookings.Update(ctx, cmd.BookingID, cmd.Meta, func(b *booking.Booking) error {
+		return b.StartCheckout(cmd.PaymentToken, deadline, h.cfg.Now())
+	})
+}
+
+// RecordPayment records the gateway's success for a booking (a late one
+// is refunded in full by the booking's rule).
+func (h *Handlers) RecordPayment(ctx context.Context, bookingID, chargeID string, amount int64, meta eventstore.Metadata) (Result, error) {
+	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
+		return b.RecordPayment(chargeID, amount, h.cfg.Now())
+	})
+}
+
+// RecordPaymentFailure records the gateway's decline for a booking.
+func (h *Handlers) RecordPaymentFailure(ctx context.Context, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
+	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
+		return b.RecordPaymentFailure(reason, h.cfg.Now())
+	})
+}
+
+// ConfirmPaid finishes a paid booking: its seats are sold to it on the
+// show, then the booking is confirmed. If the seats are no longer its own
+// (the hold was taken over, the show was cancelled), the booking is
+// refunded instead. Both outcomes are idempotent.
+func (h *Handlers) ConfirmPaid(ctx context.Context, bookingID string, meta eventstore.Metadata) (Result, error) {
+	b, _, err := h.bookings.Load(ctx, bookingID)
+	if err != nil {
+		return Result{}, err
+	}
+	st := b.State()
+	if st.Status != booking.StatusPaymentPending || !st.Payment.Paid() {
+		return Result{}, nil // confirmed already, or refunded
+	}
+	_, err = h.shows.Update(ctx, b.ShowID(), meta, func(s *show.Show) error { return s.Sell(bookingID) })
+	reason := ""
+	switch {
+	case err == nil:
+	case isErr(err, show.ErrSeatsReleased):
+		reason = "seats-released"
+	case isErr(err, show.ErrCancelled):
+		reason = "show-cancelled"
+	default:
+		return Result{}, err
+	}
+	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
+		if reason != "" {
+			return b.RequestRefund(reason, "system", h.cfg.Now())
+		}
+		return b.Confirm(h.cfg.Now())
+	})
+}
+
+// RecordRefund records the gateway's refund of a booking.
+func (h *Handlers) RecordRefund(ctx context.Context, bookingID, refundID string, meta eventstore.Metadata) (Result, error) {
+	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
+		return b.RecordRefund(refundID, h.cfg.Now())
+	})
+}
+
+// ExpireBooking records that a booking passed its deadline unpaid, and
+// then the expiry of its hold on the show. A booking that was paid (or is
+// being confirmed) keeps its seats; a deadline that moved changes nothing.
+func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, meta eventstore.Metadata) (Result, error) {
+	res, err := h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error { return b.Expire(h.cfg.Now()) })
+	if err != nil {
+		return Result{}, err
+	}
+	b, _, err := h.bookings.Load(ctx, bookingID)
+	if err != nil || !b.Exists() || b.State().Status != booking.StatusExpired {
+		return res, err
+	}
+	rel, err := h.shows.Update(ctx, b.ShowID(), meta, func(s *show.Show) error { return s.ExpireHold(bookingID, h.cfg.Now()) })
+	if err != nil {
+		return Result{}, err
+	}
+	res.Position = max(res.Position, rel.Position)
+	return res, nil
+}

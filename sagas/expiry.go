@@ -1,0 +1,113 @@
+package sagas
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/seatline/seatline/commands"
+	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/eventstore"
+	"github.com/seatline/seatline/jobs"
+)
+
+// ExpirySaga is the consumer group of Expiry. It never changes.
+const ExpirySaga = "saga.expiry"
+
+// Expiry records the expiry of bookings that were not paid by their
+// deadline. Deadlines come from the log (booking.Placed, and
+// booking.CheckoutStarted which moves it) and are kept as durable jobs, one
+// per booking and deadline, so a restart loses none; the job that fires
+// for a deadline that has moved, or a booking since paid or cancelled,
+// changes nothing. The jobs run while this process holds the group's
+// lease, waking at the earliest deadline and at least every check interval.
+//
+// Until the expiry is recorded a lapsed hold already counts as free when
+// deciding (lazy expiry); this saga only makes the log say so.
+type Expiry struct {
+	cmd      *commands.Handlers
+	queue    *jobs.Queue[expiryJob]
+	interval time.Duration
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	delays []time.Duration // how late expiries ran, for measurement
+}
+
+type expiryJob struct {
+	BookingID string `bson:"booking_id"`
+	Meta      meta   `bson:"meta"`
+}
+
+// NewExpiry returns the expiry saga with its jobs in db; interval is the
+// longest the runner sleeps between checks (1s).
+func NewExpiry(cmd *commands.Handlers, db *mongo.Database, interval time.Duration, log *slog.Logger) *Expiry {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return &Expiry{cmd: cmd, queue: jobs.New[expiryJob](db.Collection("expiry_jobs"), log), interval: interval, log: log}
+}
+
+// Name implements relay.Handler.
+func (*Expiry) Name() string { return ExpirySaga }
+
+// StartTerm implements relay.TermAware.
+func (x *Expiry) StartTerm(ctx context.Context) {
+	go func() {
+		err := x.queue.Run(ctx, jobs.Options{Workers: 32, MaxWait: x.interval}, x.expire)
+		if err != nil && ctx.Err() == nil {
+			x.log.Error("expiry: stopped", "err", err)
+		}
+	}()
+}
+
+// Handle implements relay.Handler.
+func (x *Expiry) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	for _, c := range batch {
+		for i, e := range c.Events {
+			id := c.StreamID[min(len(booking.StreamPrefix), len(c.StreamID)):]
+			var deadline time.Time
+			switch ev := e.Event.(type) {
+			case booking.Placed:
+				deadline = ev.ExpiresAt
+			case booking.CheckoutStarted:
+				deadline = ev.Deadline
+			default:
+				continue
+			}
+			job := expiryJob{BookingID: id, Meta: meta{Correlation: e.Meta.CorrelationID, Causation: c.EventID(i)}}
+			key := "expire:" + id + ":" + strconv.FormatInt(deadline.UnixMilli(), 10)
+			if _, err := x.queue.Add(ctx, key, deadline, job); err != nil {
+				return fmt.Errorf("%s: commit %d: %w", ExpirySaga, c.Position, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (x *Expiry) expire(ctx context.Context, j jobs.Job[expiryJob]) error {
+	if j.Attempts == 0 {
+		x.mu.Lock()
+		x.delays = append(x.delays, time.Since(j.Due))
+		if len(x.delays) > 10000 {
+			x.delays = x.delays[5000:]
+		}
+		x.mu.Unlock()
+	}
+	_, err := x.cmd.ExpireBooking(ctx, j.Payload.BookingID, eventstore.Metadata{
+		CorrelationID: j.Payload.Meta.Correlation, CausationID: j.Payload.Meta.Causation, Actor: "saga:" + ExpirySaga})
+	return err
+}
+
+// Delays returns how late (after their deadline) the recent expiry jobs
+// started, for measurement and monitoring.
+func (x *Expiry) Delays() []time.Duration {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]time.Duration(nil), x.delays...)
+}

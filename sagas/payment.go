@@ -1,0 +1,205 @@
+package sagas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/seatline/seatline/commands"
+	"github.com/seatline/seatline/domain/booking"
+	"github.com/seatline/seatline/eventstore"
+	"github.com/seatline/seatline/jobs"
+	"github.com/seatline/seatline/payments"
+)
+
+// PaymentSaga is the consumer group of Payment. It never changes.
+const PaymentSaga = "saga.payment"
+
+// Payment moves money through the gateway:
+//
+//	booking.CheckoutStarted → job charge:<booking>  → gateway charge → PaymentSucceeded | PaymentFailed
+//	booking.RefundRequested → job refund:<booking>  → gateway refund → Refunded
+//
+// Jobs are durable (jobs.Queue) and run while this process holds the
+// group's lease. The gateway's idempotency keys are derived from the
+// booking id, so a job that runs again (after a crash, a timeout, a
+// transient error) never charges or refunds twice. A charge that timed out
+// is retried with the same key until the gateway gives an answer; a success
+// that arrives after the booking's deadline is refunded by the booking.
+type Payment struct {
+	cmd      *commands.Handlers
+	gw       payments.Gateway
+	charges  *jobs.Queue[chargeJob]
+	refunds  *jobs.Queue[refundJob]
+	attempts *mongo.Collection
+	timeout  time.Duration
+	log      *slog.Logger
+	hit      func(string)
+}
+
+type chargeJob struct {
+	BookingID string `bson:"booking_id"`
+	Token     string `bson:"token"`
+	Amount    int64  `bson:"amount"`
+	Currency  string `bson:"currency"`
+	Meta      meta   `bson:"meta"`
+}
+
+type refundJob struct {
+	BookingID string `bson:"booking_id"`
+	Meta      meta   `bson:"meta"`
+}
+
+type meta struct {
+	Correlation string `bson:"correlation_id"`
+	Causation   string `bson:"causation_id"`
+}
+
+func (m meta) metadata() eventstore.Metadata {
+	return eventstore.Metadata{CorrelationID: m.Correlation, CausationID: m.Causation, Actor: "saga:" + PaymentSaga}
+}
+
+// NewPayment returns the payment saga with its jobs in db. timeout bounds
+// each gateway call.
+func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database, timeout time.Duration, log *slog.Logger, hit func(string)) *Payment {
+	if hit == nil {
+		hit = func(string) {}
+	}
+	return &Payment{cmd: cmd, gw: gw, timeout: timeout, log: log, hit: hit,
+		charges:  jobs.New[chargeJob](db.Collection("charge_jobs"), log),
+		refunds:  jobs.New[refundJob](db.Collection("refund_jobs"), log),
+		attempts: db.Collection("charge_attempts"),
+	}
+}
+
+// Name implements relay.Handler.
+func (*Payment) Name() string { return PaymentSaga }
+
+// StartTerm implements relay.TermAware: it runs the jobs for the term.
+func (p *Payment) StartTerm(ctx context.Context) {
+	o := jobs.Options{Workers: 16, MaxAttempts: 12, Backoff: func(a int) time.Duration { return min(time.Duration(a)*time.Second, 30*time.Second) }}
+	go func() {
+		if err := p.charges.Run(ctx, o, p.charge); err != nil && ctx.Err() == nil {
+			p.log.Error("payment: charges stopped", "err", err)
+		}
+	}()
+	go func() {
+		if err := p.refunds.Run(ctx, o, p.refund); err != nil && ctx.Err() == nil {
+			p.log.Error("payment: refunds stopped", "err", err)
+		}
+	}()
+}
+
+// Handle implements relay.Handler.
+func (p *Payment) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	for _, c := range batch {
+		for i, e := range c.Events {
+			m := meta{Correlation: e.Meta.CorrelationID, Causation: c.EventID(i)}
+			id := c.StreamID[min(len(booking.StreamPrefix), len(c.StreamID)):]
+			var err error
+			switch ev := e.Event.(type) {
+			case booking.CheckoutStarted:
+				b, _, lerr := p.cmd.Booking(ctx, id)
+				if lerr != nil {
+					return lerr
+				}
+				st := b.State()
+				_, err = p.charges.Add(ctx, "charge:"+id, time.Now(), chargeJob{BookingID: id, Token: ev.PaymentToken, Amount: st.Amount, Currency: st.Currency, Meta: m})
+			case booking.RefundRequested:
+				_, err = p.refunds.Add(ctx, "refund:"+id, time.Now(), refundJob{BookingID: id, Meta: m})
+			}
+			if err != nil {
+				return fmt.Errorf("%s: commit %d: %w", PaymentSaga, c.Position, err)
+			}
+		}
+	}
+	return nil
+}
+
+// charge runs one charge job. Before the first call to the gateway it
+// records that a call is about to happen: a job whose booking can no longer
+// be paid (it expired while no worker ran) is dropped only if the gateway
+// was never called for it, since a call that timed out may have charged.
+func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
+	job := j.Payload
+	b, _, err := p.cmd.Booking(ctx, job.BookingID)
+	if err != nil {
+		return err
+	}
+	st := b.State()
+	if st.Payment.Paid() || st.Status == booking.StatusPaymentFailed {
+		return nil // recorded already
+	}
+	called, err := p.calledBefore(ctx, job.BookingID)
+	if err != nil {
+		return err
+	}
+	if !called && b.Status(time.Now()) != booking.StatusPaymentPending {
+		return nil // never charged, and it is too late to
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ch, err := p.gw.Charge(cctx, payments.ChargeRequest{IdempotencyKey: "booking:" + job.BookingID + ":charge",
+		Reference: job.BookingID, Token: job.Token, Amount: job.Amount, Currency: job.Currency})
+	cancel()
+	if err != nil {
+		if errors.Is(err, payments.ErrTransient) || errors.Is(err, context.DeadlineExceeded) {
+			return err // retried with the same key
+		}
+		_, rerr := p.cmd.RecordPaymentFailure(ctx, job.BookingID, "gateway_error", job.Meta.metadata())
+		if rerr != nil {
+			return rerr
+		}
+		return jobs.Permanent(err)
+	}
+	p.hit("payment.after-charge")
+	if ch.Status == payments.Succeeded {
+		_, err = p.cmd.RecordPayment(ctx, job.BookingID, ch.ID, ch.Amount, job.Meta.metadata())
+	} else {
+		_, err = p.cmd.RecordPaymentFailure(ctx, job.BookingID, ch.DeclineReason, job.Meta.metadata())
+	}
+	return err
+}
+
+// calledBefore records that the gateway is about to be called for a
+// booking and reports whether a call was recorded before.
+func (p *Payment) calledBefore(ctx context.Context, bookingID string) (bool, error) {
+	_, err := p.attempts.InsertOne(ctx, bson.D{{Key: "_id", Value: bookingID}, {Key: "at", Value: time.Now().UTC()}})
+	if mongo.IsDuplicateKeyError(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+func (p *Payment) refund(ctx context.Context, j jobs.Job[refundJob]) error {
+	b, _, err := p.cmd.Booking(ctx, j.Payload.BookingID)
+	if err != nil {
+		return err
+	}
+	st := b.State()
+	if st.Payment.Status != booking.PaymentRefundPending {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	rf, err := p.gw.Refund(cctx, payments.RefundRequest{IdempotencyKey: "booking:" + j.Payload.BookingID + ":refund",
+		ChargeID: st.Payment.ChargeID, Amount: st.Payment.RefundAmount})
+	cancel()
+	if err != nil {
+		return err
+	}
+	_, err = p.cmd.RecordRefund(ctx, j.Payload.BookingID, rf.ID, j.Payload.Meta.metadata())
+	return err
+}
+
+// Jobs returns the counts of the charge and refund queues, for monitoring.
+func (p *Payment) Jobs(ctx context.Context) (charges, refunds jobs.Stats, err error) {
+	if charges, err = p.charges.Stats(ctx); err != nil {
+		return
+	}
+	refunds, err = p.refunds.Stats(ctx)
+	return
+}
