@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"github.com/seatline/seatline/notifications"
 	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
+	"github.com/seatline/seatline/ratelimit"
 	"github.com/seatline/seatline/relay"
 	"github.com/seatline/seatline/sagas"
 )
@@ -53,6 +55,7 @@ type App struct {
 	Consumer   *relay.Consumer
 	Commands   *commands.Handlers
 	Identity   *identity.Service
+	OAuth      *identity.OAuth
 	Catalog    *projections.Catalog
 	Shows      *projections.Shows
 	SeatMaps   *projections.SeatMaps
@@ -151,13 +154,25 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if ttl <= 0 {
 		ttl = 15 * time.Minute
 	}
-	tokens, err := identity.NewTokens(secret, ttl, nil)
+	keys, err := identity.ParseKeys(string(secret))
 	if err != nil {
 		return a, err
 	}
-	if a.Identity, err = identity.NewService(idDB, tokens, identity.Options{Hash: cfg.PasswordHash}); err != nil {
+	tokens, err := identity.NewTokens(keys, ttl, nil)
+	if err != nil {
 		return a, err
 	}
+	totpKey := sha256.Sum256(append([]byte("seatline/totp/"), keys[0].Secret...))
+	var limits ratelimit.Store = ratelimit.NewMemory()
+	if a.redis != nil {
+		limits = ratelimit.Redis{C: a.redis, Prefix: cfg.RedisPrefix}
+	}
+	a.Identity, err = identity.NewService(idDB, tokens, notifier{a}, identity.Options{Hash: cfg.PasswordHash,
+		PublicURL: cfg.PublicURL, Limits: limits, Logger: a.log, TOTPKey: totpKey[:], IPBudget: cfg.IPBudget, LockoutBase: cfg.LockoutBase})
+	if err != nil {
+		return a, err
+	}
+	a.OAuth = identity.NewOAuth(a.Identity, cfg.PublicURL, cfg.OAuthProviders)
 	if created, login, pw, err := a.Identity.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return a, err
 	} else if created && pw != "" {
@@ -209,7 +224,8 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
 		Bookings: a.Bookings, Freshness: a.Freshness, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
-		Outbox:   a.Outbox, Broadcasts: a.Notify,
+		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth,
+		RequireVerifiedEmail: cfg.RequireEmailVerification, TrustedProxies: cfg.TrustedProxies,
 	})
 	return a, nil
 }
@@ -236,6 +252,14 @@ func (a *App) connectRedis(ctx context.Context) error {
 	r := coord.NewRedis(a.redis, prefix)
 	a.leaser, a.progress = r, r
 	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle}, a.log)
+	return err
+}
+
+// notifier hands identity's emails to the outbox.
+type notifier struct{ a *App }
+
+func (n notifier) Notify(ctx context.Context, x identity.Notice) error {
+	_, err := n.a.Outbox.Enqueue(ctx, notifications.Request{ID: "account:" + x.ID, Template: x.Template, UserID: x.UserID, To: x.To, Link: x.Link})
 	return err
 }
 

@@ -47,6 +47,12 @@ type Config struct {
 	ExpiryCheckInterval  time.Duration // EXPIRY_CHECK_INTERVAL
 	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
 
+	RequireEmailVerification bool                      // REQUIRE_EMAIL_VERIFICATION (true)
+	IPBudget                 int                       // IP_BUDGET: email-sending requests per client address and hour (20)
+	LockoutBase              time.Duration             // first login lockout (1m; tests shorten it)
+	TrustedProxies           []string                  // TRUSTED_PROXIES: who may set X-Forwarded-For
+	OAuthProviders           []identity.ProviderConfig // OAUTH_GOOGLE_*, OAUTH_GITHUB_*, OIDC_PROVIDERS + OIDC_<NAME>_*
+
 	// Not from the environment: knobs for tests and tools.
 	RedisPrefix    string              // key prefix in Redis (REDIS_PREFIX, "seatline:")
 	PasswordHash   identity.HashParams // argon2id cost (production default)
@@ -69,6 +75,7 @@ func (c Config) Embedded() bool { return c.MongoURI == "" }
 // FromEnv reads the configuration from environment variables (the names of
 // DESIGN.md section 7) and validates it, reporting every problem at once.
 func FromEnv(getenv func(string) string) (Config, error) {
+	var errs []error
 	c := Config{
 		HTTPAddr: or(getenv("HTTP_ADDR"), "127.0.0.1:8080"), DataDir: or(getenv("DATA_DIR"), "./data"),
 		MongoURI: getenv("MONGO_URI"), MongoDB: or(getenv("MONGO_DB"), "seatline"), RedisURL: getenv("REDIS_URL"),
@@ -81,7 +88,23 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if fp := getenv("FAILPOINTS"); fp != "" {
 		c.Failpoints = strings.Split(fp, ",")
 	}
-	var errs []error
+	if tp := getenv("TRUSTED_PROXIES"); tp != "" {
+		c.TrustedProxies = strings.Split(tp, ",")
+	}
+	switch v := strings.ToLower(or(getenv("REQUIRE_EMAIL_VERIFICATION"), "true")); v {
+	case "true", "1", "yes":
+		c.RequireEmailVerification = true
+	case "false", "0", "no":
+	default:
+		errs = append(errs, fmt.Errorf("REQUIRE_EMAIL_VERIFICATION: %q is not true or false", v))
+	}
+	c.OAuthProviders = oauthFromEnv(getenv, &errs)
+	if s := getenv("IP_BUDGET"); s != "" {
+		var err error
+		if c.IPBudget, err = strconv.Atoi(s); err != nil || c.IPBudget < 1 {
+			errs = append(errs, fmt.Errorf("IP_BUDGET: %q is not a positive integer", s))
+		}
+	}
 	var err error
 	if c.HoldTTL, err = duration(getenv("HOLD_TTL"), 10*time.Minute); err != nil {
 		errs = append(errs, fmt.Errorf("HOLD_TTL: %w", err))
@@ -139,7 +162,45 @@ func (c Config) withDefaults() Config {
 	if c.MongoDB == "" {
 		c.MongoDB = "seatline"
 	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.HTTPAddr
+	}
 	return c
+}
+
+// oauthFromEnv reads login providers: Google (OAUTH_GOOGLE_CLIENT_ID,
+// OAUTH_GOOGLE_CLIENT_SECRET), GitHub (OAUTH_GITHUB_CLIENT_ID,
+// OAUTH_GITHUB_CLIENT_SECRET) and any OIDC provider listed in
+// OIDC_PROVIDERS=name,... with OIDC_<NAME>_ISSUER, _CLIENT_ID,
+// _CLIENT_SECRET.
+func oauthFromEnv(getenv func(string) string, errs *[]error) []identity.ProviderConfig {
+	var out []identity.ProviderConfig
+	if id := getenv("OAUTH_GOOGLE_CLIENT_ID"); id != "" {
+		out = append(out, identity.ProviderConfig{Name: "google", Kind: "oidc", Issuer: "https://accounts.google.com",
+			ClientID: id, ClientSecret: getenv("OAUTH_GOOGLE_CLIENT_SECRET")})
+	}
+	if id := getenv("OAUTH_GITHUB_CLIENT_ID"); id != "" {
+		out = append(out, identity.ProviderConfig{Name: "github", Kind: "github", ClientID: id, ClientSecret: getenv("OAUTH_GITHUB_CLIENT_SECRET")})
+	}
+	for _, name := range strings.Split(getenv("OIDC_PROVIDERS"), ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if name == "" {
+			continue
+		}
+		env := "OIDC_" + strings.ToUpper(name) + "_"
+		p := identity.ProviderConfig{Name: name, Kind: "oidc", Issuer: getenv(env + "ISSUER"), ClientID: getenv(env + "CLIENT_ID"), ClientSecret: getenv(env + "CLIENT_SECRET")}
+		if p.Issuer == "" || p.ClientID == "" {
+			*errs = append(*errs, fmt.Errorf("OIDC_PROVIDERS: %s needs %sISSUER and %sCLIENT_ID", name, env, env))
+			continue
+		}
+		out = append(out, p)
+	}
+	for _, p := range out {
+		if p.ClientSecret == "" {
+			*errs = append(*errs, fmt.Errorf("login provider %s: the client secret is missing", p.Name))
+		}
+	}
+	return out
 }
 
 // Validate checks the configuration and joins every problem it finds.
@@ -167,15 +228,17 @@ func (c Config) Validate() error {
 	if !c.Embedded() && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET: required with MONGO_URI and at least 32 characters (only the embedded default generates one)"))
 	}
-	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("JWT_SECRET: at least 32 characters"))
+	if c.JWTSecret != "" {
+		if _, err := identity.ParseKeys(c.JWTSecret); err != nil {
+			errs = append(errs, fmt.Errorf("JWT_SECRET: %w", err))
+		}
 	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither"))
 	}
 	if c.AdminPassword != "" {
-		if err := identity.CheckPasswordPolicy(c.AdminPassword); err != nil {
-			errs = append(errs, errors.New("ADMIN_PASSWORD: must be 10..128 characters"))
+		if err := identity.CheckPasswordPolicy(c.AdminPassword, ""); err != nil {
+			errs = append(errs, errors.New("ADMIN_PASSWORD: must be 10..128 characters and not a common password"))
 		}
 	}
 	if c.HoldTTL < time.Second || c.HoldTTL > 24*time.Hour {

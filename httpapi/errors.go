@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,8 +65,15 @@ func fail(c *gin.Context, err error) {
 		de = &domain.Error{Code: "internal", Msg: "internal error; quote the request id when reporting it"}
 		logger(c).Error("request failed", "err", err, "status", status)
 	}
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		secs := 60
+		if v, ok := de.Details["retry_after_seconds"].(int); ok && v > 0 {
+			secs = v
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
 	}
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{
 		Code: de.Code, Message: de.Msg, Details: de.Details, RequestID: requestID(c),

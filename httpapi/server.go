@@ -24,13 +24,20 @@ import (
 
 // Deps is everything the API calls.
 type Deps struct {
-	Commands  *commands.Handlers
-	Identity  *identity.Service
-	Catalog   *projections.Catalog
-	Shows     *projections.Shows
-	SeatMaps  *projections.SeatMaps
-	Bookings  *projections.Bookings
-	Freshness *projections.Freshness
+	Commands *commands.Handlers
+	Identity *identity.Service
+	OAuth    *identity.OAuth
+	// RequireVerifiedEmail refuses bookings of accounts whose email is not
+	// confirmed (REQUIRE_EMAIL_VERIFICATION).
+	RequireVerifiedEmail bool
+	// TrustedProxies may set X-Forwarded-For; nil trusts none, so that the
+	// per-IP limits see the real peer.
+	TrustedProxies []string
+	Catalog        *projections.Catalog
+	Shows          *projections.Shows
+	SeatMaps       *projections.SeatMaps
+	Bookings       *projections.Bookings
+	Freshness      *projections.Freshness
 	// Head returns the latest log position this process knows of; reads
 	// wait (briefly) for the read models to reach it, so a client sees its
 	// own writes through the same instance.
@@ -70,6 +77,7 @@ func New(d Deps) http.Handler {
 	a := &api{Deps: d}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	_ = r.SetTrustedProxies(d.TrustedProxies)
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(a.requestContext, a.recover, a.limitBody)
@@ -81,10 +89,23 @@ func New(d Deps) http.Handler {
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/auth/register", a.register)
+	v1.POST("/auth/verify-email", a.verifyEmail)
+	v1.POST("/auth/verify-email/resend", a.resendVerification)
 	v1.POST("/auth/login", a.login)
+	v1.POST("/auth/2fa/verify", a.verifyMFA)
 	v1.POST("/auth/refresh", a.refresh)
 	v1.POST("/auth/logout", a.logout)
+	v1.POST("/auth/logout-all", a.authenticated, a.logoutEverywhere)
+	v1.POST("/auth/password/forgot", a.forgotPassword)
+	v1.POST("/auth/password/reset", a.resetPassword)
+	v1.POST("/auth/2fa/setup", a.authenticated, a.setupTOTP)
+	v1.POST("/auth/2fa/enable", a.authenticated, a.enableTOTP)
+	v1.POST("/auth/2fa/disable", a.authenticated, a.disableTOTP)
+	v1.GET("/auth/oauth/:provider/start", a.oauthStart)
+	v1.GET("/auth/oauth/:provider/callback", a.oauthCallback)
 	v1.GET("/me", a.authenticated, a.me)
+	v1.PATCH("/me", a.authenticated, a.patchMe)
+	v1.DELETE("/me", a.authenticated, a.deleteMe)
 
 	v1.GET("/movies", a.listMovies)
 	v1.GET("/movies/:id", a.getMovie)
@@ -95,7 +116,7 @@ func New(d Deps) http.Handler {
 	v1.GET("/shows/:id/seats", a.getSeats)
 
 	b := v1.Group("/bookings", a.authenticated)
-	b.POST("", a.createBooking)
+	b.POST("", a.verified, a.createBooking)
 	b.GET("", a.listBookings)
 	b.GET("/:id", a.getBooking)
 	b.POST("/:id/cancel", a.cancelBooking)
@@ -113,6 +134,8 @@ func New(d Deps) http.Handler {
 	adm.POST("/notifications", a.sendBroadcast)
 	adm.GET("/notifications/:id", a.getBroadcast)
 	adm.GET("/emails", a.listEmails)
+	adm.GET("/users", a.listUsers)
+	adm.PATCH("/users/:id", a.patchUser)
 	return r
 }
 

@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -18,28 +19,63 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/seatline/seatline/domain"
+	"github.com/seatline/seatline/ratelimit"
 )
 
 // Errors of the identity service.
 var (
 	ErrInvalidEmail       = domain.NewInvalid("invalid-email", "email", "identity: not a valid email address")
 	ErrInvalidName        = domain.NewInvalid("invalid-name", "name", "identity: name must be 1..100 characters")
-	ErrWeakPassword       = domain.NewInvalid("weak-password", "password", "identity: password must be 10..128 characters")
-	ErrEmailTaken         = &domain.Error{Kind: domain.Conflict, Code: "email-taken", Msg: "identity: an account with this email exists"}
+	ErrWeakPassword       = domain.NewInvalid("weak-password", "password", "identity: password must be 10..128 characters and not a common one")
 	ErrInvalidCredentials = &domain.Error{Kind: domain.Unauthorized, Code: "invalid-credentials", Msg: "identity: wrong email or password"}
 	ErrInvalidRefresh     = &domain.Error{Kind: domain.Unauthorized, Code: "invalid-refresh-token", Msg: "identity: refresh token invalid, expired or revoked"}
 	ErrUserNotFound       = &domain.Error{Kind: domain.NotFound, Code: "user-not-found", Msg: "identity: user not found"}
+	ErrTooManyAttempts    = &domain.Error{Kind: domain.RateLimited, Code: "too-many-attempts", Msg: "identity: too many attempts, try again later"}
+	ErrAccountLocked      = &domain.Error{Kind: domain.Forbidden, Code: "account-locked", Msg: "identity: the account is locked; contact support"}
+	ErrInvalidToken       = domain.NewInvalid("invalid-token", "token", "identity: the token is invalid, expired or used")
+	ErrInvalidCode        = &domain.Error{Kind: domain.Unauthorized, Code: "invalid-code", Msg: "identity: wrong or used code"}
+	ErrWrongPassword      = &domain.Error{Kind: domain.Unauthorized, Code: "wrong-password", Msg: "identity: the current password is wrong"}
 )
 
-// User is an account as stored.
+// User is an account as stored. Deleting an account erases its personal
+// data and keeps the id (bookings refer to it).
 type User struct {
-	ID            string    `bson:"_id"`
-	Email         string    `bson:"email"`
-	Name          string    `bson:"name"`
-	PasswordHash  string    `bson:"password_hash"`
-	Role          string    `bson:"role"`
-	EmailVerified bool      `bson:"email_verified"`
-	CreatedAt     time.Time `bson:"created_at"`
+	ID             string    `bson:"_id"`
+	Email          string    `bson:"email"`
+	Name           string    `bson:"name"`
+	PasswordHash   string    `bson:"password_hash,omitempty"`
+	Role           string    `bson:"role"`
+	EmailVerified  bool      `bson:"email_verified"`
+	PendingEmail   string    `bson:"pending_email,omitempty"`
+	Locked         bool      `bson:"locked"`
+	Deleted        bool      `bson:"deleted,omitempty"`
+	SessionVersion int64     `bson:"session_version"`
+	TOTP           TOTPState `bson:"totp"`
+	CreatedAt      time.Time `bson:"created_at"`
+	UpdatedAt      time.Time `bson:"updated_at"`
+}
+
+// TOTPState is a user's second factor. Secrets are stored encrypted.
+type TOTPState struct {
+	Enabled       bool     `bson:"enabled"`
+	Secret        string   `bson:"secret,omitempty"`
+	PendingSecret string   `bson:"pending_secret,omitempty"`
+	RecoveryCodes []string `bson:"recovery_codes,omitempty"` // sha256 hex of each code
+}
+
+// Notice is an email identity asks for: a template, a recipient (a user,
+// or an explicit address for a new email), and a link or code.
+type Notice struct {
+	ID       string // unique per email, so that a retry does not send twice
+	Template string
+	UserID   string
+	To       string // overrides the user's address (email change)
+	Link     string
+}
+
+// Notifier queues emails.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
 }
 
 // Options configure the identity service.
@@ -47,18 +83,44 @@ type Options struct {
 	Hash       HashParams
 	RefreshTTL time.Duration // lifetime of a refresh token (30 days)
 	Now        func() time.Time
+	PublicURL  string // base of links in emails
+	Limits     ratelimit.Store
+	Logger     *slog.Logger
+	// TOTPKey encrypts TOTP secrets at rest (32 bytes).
+	TOTPKey []byte
+	// IPBudget is how many email-sending requests (register, resend,
+	// forgot) one client address may make per hour, and a tenth of how many
+	// failed logins it may make per 15 minutes (default 20).
+	IPBudget int
+	// LockoutBase is the first lockout after too many failures; each
+	// further one within a day doubles it, up to an hour (1m).
+	LockoutBase time.Duration
 }
 
 // Service manages accounts and sessions.
 type Service struct {
-	users, emails, refresh, refreshUsed, revoked, settings *mongo.Collection
-	tokens                                                 *Tokens
-	opts                                                   Options
-	dummyHash                                              string
+	db     *mongo.Database
+	users  *mongo.Collection
+	emails *mongo.Collection
+	tokens *Tokens
+	notify Notifier
+	opts   Options
+
+	loginAcct, loginIP, mfa, resend, reset, ipRequests *ratelimit.Limiter
+
+	dummyHash string
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedUser
+}
+
+type cachedUser struct {
+	u  User
+	at time.Time
 }
 
 // NewService returns the identity service on db.
-func NewService(db *mongo.Database, tokens *Tokens, o Options) (*Service, error) {
+func NewService(db *mongo.Database, tokens *Tokens, notify Notifier, o Options) (*Service, error) {
 	if o.Hash == (HashParams{}) {
 		o.Hash = DefaultHashParams
 	}
@@ -68,16 +130,37 @@ func NewService(db *mongo.Database, tokens *Tokens, o Options) (*Service, error)
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	}
+	if o.Limits == nil {
+		o.Limits = ratelimit.NewMemory()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if len(o.TOTPKey) != 32 {
+		return nil, errors.New("identity: the TOTP key must be 32 bytes")
+	}
 	dummy, err := HashPassword("not a password of anyone", o.Hash)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
-		users: db.Collection("users"), emails: db.Collection("user_emails"),
-		refresh: db.Collection("refresh_tokens"), refreshUsed: db.Collection("refresh_used"),
-		revoked: db.Collection("revoked_families"), settings: db.Collection("settings"),
-		tokens: tokens, opts: o, dummyHash: dummy,
-	}, nil
+	if o.IPBudget <= 0 {
+		o.IPBudget = 20
+	}
+	if o.LockoutBase <= 0 {
+		o.LockoutBase = time.Minute
+	}
+	lockout := ratelimit.Policy{Max: 5, Window: 15 * time.Minute, Base: o.LockoutBase, MaxLock: time.Hour}
+	s := &Service{
+		db: db, users: db.Collection("users"), emails: db.Collection("user_emails"),
+		tokens: tokens, notify: notify, opts: o, dummyHash: dummy, cache: map[string]cachedUser{},
+		loginAcct:  ratelimit.New(o.Limits, "login-acct", lockout),
+		loginIP:    ratelimit.New(o.Limits, "login-ip", ratelimit.Policy{Max: 10 * o.IPBudget, Window: 15 * time.Minute, Base: o.LockoutBase, MaxLock: time.Hour}),
+		mfa:        ratelimit.New(o.Limits, "mfa", lockout),
+		resend:     ratelimit.New(o.Limits, "mail", ratelimit.Policy{Max: 3, Window: time.Hour, Base: 15 * time.Minute, MaxLock: time.Hour}),
+		reset:      ratelimit.New(o.Limits, "reset", lockout),
+		ipRequests: ratelimit.New(o.Limits, "ip-requests", ratelimit.Policy{Max: o.IPBudget, Window: time.Hour, Base: 15 * time.Minute, MaxLock: time.Hour}),
+	}
+	return s, nil
 }
 
 // Tokens returns the access-token issuer.
@@ -98,66 +181,19 @@ func NormalizeEmail(email string) (string, error) {
 	return e, nil
 }
 
-// CheckPasswordPolicy checks a new password.
-func CheckPasswordPolicy(pw string) error {
-	if n := utf8.RuneCountInString(pw); n < 10 || n > 128 {
-		return ErrWeakPassword
-	}
-	return nil
-}
-
-// Register creates an account with role user.
-func (s *Service) Register(ctx context.Context, email, password, name string) (User, error) {
-	return s.create(ctx, email, password, name, RoleUser)
-}
-
-func (s *Service) create(ctx context.Context, email, password, name, role string) (User, error) {
-	e, err := NormalizeEmail(email)
-	if err != nil {
-		return User{}, err
-	}
+func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
-		return User{}, ErrInvalidName
+		return "", ErrInvalidName
 	}
-	if err := CheckPasswordPolicy(password); err != nil {
-		return User{}, err
-	}
-	hash, err := HashPassword(password, s.opts.Hash)
-	if err != nil {
-		return User{}, err
-	}
-	u := User{ID: newID(), Email: e, Name: name, PasswordHash: hash, Role: role, CreatedAt: s.opts.Now().UTC()}
-	// The email document claims the address; the insert is the uniqueness check.
-	if _, err := s.emails.InsertOne(ctx, emailDoc{Email: e, UserID: u.ID}); err != nil {
-		if !mongo.IsDuplicateKeyError(err) {
-			return User{}, fmt.Errorf("identity: claim email: %w", err)
-		}
-		// Taken, unless a registration died between claiming the address
-		// and writing the user: then finish it under the claimed id.
-		var claim emailDoc
-		if err := s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: e}}).Decode(&claim); err != nil {
-			return User{}, fmt.Errorf("identity: read email claim: %w", err)
-		}
-		if _, err := s.User(ctx, claim.UserID); !errors.Is(err, ErrUserNotFound) {
-			return User{}, ErrEmailTaken
-		}
-		u.ID = claim.UserID
-	}
-	if _, err := s.users.InsertOne(ctx, u); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return User{}, ErrEmailTaken
-		}
-		return User{}, fmt.Errorf("identity: write user: %w", err)
-	}
-	return u, nil
+	return name, nil
 }
 
-// User returns the account with the given id.
+// User returns the account with the given id; deleted accounts are not found.
 func (s *Service) User(ctx context.Context, id string) (User, error) {
 	var u User
 	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && u.Deleted) {
 		return User{}, ErrUserNotFound
 	}
 	if err != nil {
@@ -178,141 +214,88 @@ func (s *Service) userByEmail(ctx context.Context, email string) (User, error) {
 	return s.User(ctx, claim.UserID)
 }
 
-// TokenPair is what a login or refresh returns.
-type TokenPair struct {
-	AccessToken  string
-	RefreshToken string
-	ExpiresIn    time.Duration
-	User         User
-}
-
-// Login checks credentials and opens a session. Unknown emails cost the
-// same password hashing as known ones, so timing does not tell them apart.
-func (s *Service) Login(ctx context.Context, email, password string) (TokenPair, error) {
-	e, err := NormalizeEmail(email)
-	if err != nil {
-		_, _ = CheckPassword(s.dummyHash, password)
-		return TokenPair{}, ErrInvalidCredentials
-	}
-	u, err := s.userByEmail(ctx, e)
-	if errors.Is(err, ErrUserNotFound) {
-		_, _ = CheckPassword(s.dummyHash, password)
-		return TokenPair{}, ErrInvalidCredentials
-	}
-	if err != nil {
-		return TokenPair{}, err
-	}
-	ok, err := CheckPassword(u.PasswordHash, password)
-	if err != nil || !ok {
-		return TokenPair{}, ErrInvalidCredentials
-	}
-	return s.issue(ctx, u, newID())
-}
-
-type refreshDoc struct {
-	Hash      string    `bson:"_id"`
-	UserID    string    `bson:"user_id"`
-	Family    string    `bson:"family"`
-	ExpiresAt time.Time `bson:"expires_at"`
-	CreatedAt time.Time `bson:"created_at"`
-}
-
-type markerDoc struct {
-	ID   string    `bson:"_id"`
-	Time time.Time `bson:"time"`
-}
-
-// issue creates an access token and a refresh token in family.
-func (s *Service) issue(ctx context.Context, u User, family string) (TokenPair, error) {
-	access, err := s.tokens.Issue(Principal{UserID: u.ID, Role: u.Role})
-	if err != nil {
-		return TokenPair{}, err
-	}
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	refresh := base64.RawURLEncoding.EncodeToString(raw)
-	now := s.opts.Now().UTC()
-	_, err = s.refresh.InsertOne(ctx, refreshDoc{Hash: hashToken(refresh), UserID: u.ID, Family: family,
-		ExpiresAt: now.Add(s.opts.RefreshTTL), CreatedAt: now})
-	if err != nil {
-		return TokenPair{}, fmt.Errorf("identity: store refresh token: %w", err)
-	}
-	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: s.tokens.TTL(), User: u}, nil
-}
-
-// Refresh exchanges a refresh token for a new pair. Each refresh token
-// works once; presenting a used one again revokes its whole family (the
-// token was stolen or replayed).
-func (s *Service) Refresh(ctx context.Context, token string) (TokenPair, error) {
-	d, err := s.refreshDoc(ctx, token)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if _, err := s.refreshUsed.InsertOne(ctx, markerDoc{ID: d.Hash, Time: s.opts.Now().UTC()}); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			_ = s.revokeFamily(ctx, d.Family)
-			return TokenPair{}, ErrInvalidRefresh
+// update sets fields of a user and reads them back, writing again if a
+// concurrent writer's replace lost them (FerretDB applies updates as
+// read-modify-write, so two writers can undo each other).
+func (s *Service) update(ctx context.Context, id string, set bson.M) error {
+	set["updated_at"] = s.opts.Now()
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+			return fmt.Errorf("identity: update user: %w", err)
 		}
-		return TokenPair{}, fmt.Errorf("identity: use refresh token: %w", err)
+		var got bson.M
+		if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&got); err != nil {
+			return fmt.Errorf("identity: reread user: %w", err)
+		}
+		if applied(got, set) {
+			s.forget(id)
+			return nil
+		}
 	}
-	u, err := s.User(ctx, d.UserID)
-	if err != nil {
-		return TokenPair{}, ErrInvalidRefresh
-	}
-	return s.issue(ctx, u, d.Family)
+	return errors.New("identity: update kept being overwritten")
 }
 
-// Logout revokes the session a refresh token belongs to.
-func (s *Service) Logout(ctx context.Context, token string) error {
-	d, err := s.refreshDoc(ctx, token)
-	if err != nil {
-		return err
+func applied(doc, set bson.M) bool {
+	for k, v := range set {
+		if k == "updated_at" {
+			continue
+		}
+		path := strings.Split(k, ".")
+		var cur any = doc
+		for _, p := range path {
+			switch m := cur.(type) {
+			case bson.M:
+				cur = m[p]
+			case bson.D:
+				cur = nil
+				for _, e := range m {
+					if e.Key == p {
+						cur = e.Value
+					}
+				}
+			default:
+				return false
+			}
+		}
+		if fmt.Sprint(normalize(cur)) != fmt.Sprint(normalize(v)) {
+			return false
+		}
 	}
-	return s.revokeFamily(ctx, d.Family)
+	return true
 }
 
-func (s *Service) refreshDoc(ctx context.Context, token string) (refreshDoc, error) {
-	var d refreshDoc
-	err := s.refresh.FindOne(ctx, bson.D{{Key: "_id", Value: hashToken(token)}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return d, ErrInvalidRefresh
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case bson.A:
+		if len(x) == 0 {
+			return ""
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	case []string:
+		if len(x) == 0 {
+			return ""
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out
+	case bson.DateTime:
+		return x.Time().UTC().Truncate(time.Millisecond)
+	case time.Time:
+		return x.UTC().Truncate(time.Millisecond)
+	case nil:
+		return ""
 	}
-	if err != nil {
-		return d, fmt.Errorf("identity: read refresh token: %w", err)
-	}
-	if !s.opts.Now().Before(d.ExpiresAt) {
-		return d, ErrInvalidRefresh
-	}
-	err = s.revoked.FindOne(ctx, bson.D{{Key: "_id", Value: d.Family}}).Err()
-	if err == nil {
-		return d, ErrInvalidRefresh
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return d, fmt.Errorf("identity: read revocations: %w", err)
-	}
-	return d, nil
-}
-
-func (s *Service) revokeFamily(ctx context.Context, family string) error {
-	_, err := s.revoked.InsertOne(ctx, markerDoc{ID: family, Time: s.opts.Now().UTC()})
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("identity: revoke: %w", err)
-	}
-	return nil
-}
-
-func hashToken(t string) string {
-	sum := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(sum[:])
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hex.EncodeToString(b[:])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	return v
 }
 
 // Contact returns a user's email and name for notifications; ok is false
@@ -328,21 +311,67 @@ func (s *Service) Contact(ctx context.Context, userID string) (email, name strin
 	return u.Email, u.Name, true, nil
 }
 
-// AllUserIDs lists every user id (a scan: for broadcasts).
+// AllUserIDs lists every live user id (a scan: for broadcasts).
 func (s *Service) AllUserIDs(ctx context.Context) ([]string, error) {
-	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "deleted", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}
 	var docs []struct {
-		ID string `bson:"_id"`
+		ID      string `bson:"_id"`
+		Deleted bool   `bson:"deleted"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, err
 	}
-	out := make([]string, len(docs))
-	for i, d := range docs {
-		out[i] = d.ID
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		if !d.Deleted {
+			out = append(out, d.ID)
+		}
 	}
 	return out, nil
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	s := hex.EncodeToString(b[:])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}
+
+// markerDoc is an insert-only marker: the insert is the atomic check.
+type markerDoc struct {
+	ID   string    `bson:"_id"`
+	Time time.Time `bson:"time"`
+}
+
+// once inserts a marker and reports whether this call was the first.
+func (s *Service) once(ctx context.Context, coll, id string) (bool, error) {
+	_, err := s.db.Collection(coll).InsertOne(ctx, markerDoc{ID: id, Time: s.opts.Now()})
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *Service) marked(ctx context.Context, coll, id string) (bool, error) {
+	err := s.db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -93,6 +93,9 @@ type Options struct {
 	MaxWait     time.Duration                   // longest sleep between checks for due jobs (1s)
 	MaxAttempts int                             // failed runs before a job is dead (10)
 	Backoff     func(attempt int) time.Duration // wait after a failed run (1s doubling, at most 5m)
+	// Rescan reloads the collection this often, for jobs that other
+	// processes added (0: only at the start of the term).
+	Rescan time.Duration
 }
 
 func (o *Options) defaults() {
@@ -136,8 +139,15 @@ func (q *Queue[T]) Run(ctx context.Context, o Options, fn func(ctx context.Conte
 	sem := make(chan struct{}, o.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	lastScan := q.now()
 	for {
 		now := q.now()
+		if o.Rescan > 0 && now.Sub(lastScan) >= o.Rescan {
+			lastScan = now
+			if err := q.load(ctx, r); err != nil && ctx.Err() == nil {
+				q.log.Warn("jobs: rescan", "err", err)
+			}
+		}
 		for {
 			d, ok := r.popDue(now)
 			if !ok {
@@ -155,6 +165,9 @@ func (q *Queue[T]) Run(ctx context.Context, o Options, fn func(ctx context.Conte
 			}(d)
 		}
 		wait := o.MaxWait
+		if o.Rescan > 0 {
+			wait = min(wait, o.Rescan)
+		}
 		if next, ok := r.nextDue(); ok {
 			wait = min(wait, max(next.Sub(q.now()), 0))
 		}

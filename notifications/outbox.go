@@ -33,6 +33,8 @@ type Request struct {
 	BroadcastID string    `bson:"broadcast_id,omitempty"`
 	Subject     string    `bson:"subject,omitempty"` // broadcasts
 	Text        string    `bson:"text,omitempty"`    // broadcasts
+	To          string    `bson:"to,omitempty"`      // overrides the user's address (email change)
+	Link        string    `bson:"link,omitempty"`    // account emails; never kept in the history
 }
 
 // BookingInfo is what templates show of a booking.
@@ -106,7 +108,7 @@ func NewOutbox(db *mongo.Database, sender mailer.Sender, rcpt Recipients, detail
 	return &Outbox{
 		queue: jobs.New[Request](db.Collection("email_jobs"), log), history: db.Collection("emails"),
 		sender: sender, rcpt: rcpt, details: details, tmpl: tmpl, log: log,
-		opts: jobs.Options{Workers: 4, MaxAttempts: 8},
+		opts: jobs.Options{Workers: 4, MaxAttempts: 8, Rescan: 2 * time.Second},
 	}
 }
 
@@ -144,6 +146,9 @@ func (o *Outbox) send(ctx context.Context, j jobs.Job[Request]) error {
 		return o.save(ctx, rec)
 	}
 	rec.To, rec.Subject, rec.Text = msg.To, msg.Subject, msg.Text
+	if r.Link != "" {
+		rec.Text = "" // it carries a secret link
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = o.sender.Send(sctx, msg)
 	cancel()
@@ -162,7 +167,10 @@ func (o *Outbox) compose(ctx context.Context, r Request) (mailer.Message, string
 	if !ok {
 		return mailer.Message{}, "the recipient no longer exists", nil
 	}
-	data := map[string]any{"Name": name, "Reason": r.Reason, "Previous": r.Previous, "Subject": r.Subject, "Text": r.Text}
+	if r.To != "" {
+		email = r.To
+	}
+	data := map[string]any{"Name": name, "Reason": r.Reason, "Previous": r.Previous, "Subject": r.Subject, "Text": r.Text, "Link": r.Link}
 	if r.BookingID != "" {
 		b, s, found, err := o.details.Booking(ctx, r.BookingID)
 		if err != nil {

@@ -30,9 +30,14 @@ const (
 	RefundStarted    = "refund_started"
 	ShowRescheduled  = "show_rescheduled"
 	Broadcast        = "broadcast"
+	VerifyEmail      = "verify_email"
+	EmailChange      = "email_change"
+	ResetPassword    = "reset_password"
+	AccountExists    = "account_exists"
 )
 
-var names = []string{HoldCreated, BookingConfirmed, PaymentFailed, HoldExpired, BookingCancelled, RefundStarted, ShowRescheduled, Broadcast}
+var names = []string{HoldCreated, BookingConfirmed, PaymentFailed, HoldExpired, BookingCancelled, RefundStarted, ShowRescheduled, Broadcast,
+	VerifyEmail, EmailChange, ResetPassword, AccountExists}
 
 func funcs(loc *time.Location) map[string]any {
 	return map[string]any{

@@ -56,9 +56,10 @@ func Start(t testing.TB, o Options) *Engine {
 		HTTPAddr: "127.0.0.1:0", MongoURI: testenv.MongoURI(t), MongoDB: o.DB,
 		JWTSecret: "test-secret-test-secret-test-secret!", AdminEmail: AdminEmail, AdminPassword: AdminPassword,
 		HoldTTL: o.HoldTTL, MaxSeatsPerBooking: 10, Role: app.RoleAll,
-		PasswordHash: identity.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1},
-		Logger:       testenv.Logger(t),
-		Relay:        app.RelayTuning{Grace: 300 * time.Millisecond, Redeliver: 2 * time.Second, ClaimIdle: 2 * time.Second, LeaseTTL: 2 * time.Second},
+		PasswordHash:             identity.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1},
+		RequireEmailVerification: true, IPBudget: 1_000_000,
+		Logger: testenv.Logger(t),
+		Relay:  app.RelayTuning{Grace: 300 * time.Millisecond, Redeliver: 2 * time.Second, ClaimIdle: 2 * time.Second, LeaseTTL: 2 * time.Second},
 	}
 	if o.Redis {
 		cfg.RedisURL = testenv.RedisURL()
@@ -69,6 +70,9 @@ func Start(t testing.TB, o Options) *Engine {
 		cfg.SMTPURL = testenv.MailpitSMTP()
 	}
 	cfg.PaymentGateway = o.Gateway
+	// Listen first, so that links and OAuth callbacks name the real address.
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.PublicURL = "http://" + srv.Listener.Addr().String()
 	if o.Tune != nil {
 		o.Tune(&cfg)
 	}
@@ -80,7 +84,8 @@ func Start(t testing.TB, o Options) *Engine {
 		a.Close()
 		t.Fatalf("apptest: start engine: %v", err)
 	}
-	srv := httptest.NewServer(a.Handler())
+	srv.Config.Handler = a.Handler()
+	srv.Start()
 	e := &Engine{App: a, URL: srv.URL, srv: srv}
 	t.Cleanup(e.Stop)
 	return e
@@ -208,11 +213,27 @@ func (e *Engine) NewUser(t testing.TB) (*Client, string) {
 }
 
 // NewUserWithEmail is NewUser that also returns the user's email address.
+// The address is marked verified (as an admin could); the verification
+// flow itself has its own tests.
 func (e *Engine) NewUserWithEmail(t testing.TB) (*Client, string, string) {
+	t.Helper()
+	c, id, email := e.NewUnverifiedUser(t)
+	verified := true
+	if _, err := e.App.Identity.AdminUpdate(context.Background(), id, identity.AdminChange{EmailVerified: &verified}); err != nil {
+		t.Fatalf("apptest: verify %s: %v", email, err)
+	}
+	return c, id, email
+}
+
+// NewUnverifiedUser registers and logs in a user who has not confirmed
+// the email address.
+func (e *Engine) NewUnverifiedUser(t testing.TB) (*Client, string, string) {
+	t.Helper()
 	c := e.Client(t)
 	email := fmt.Sprintf("u%s@example.com", testenv.ID())
-	r := c.Must(201, "POST", "/auth/register", map[string]string{"email": email, "password": "long enough password", "name": "Test User"})
-	return c.Login(email, "long enough password"), r.Body["id"].(string), email
+	c.Must(201, "POST", "/auth/register", map[string]string{"email": email, "password": "long enough password", "name": "Test User"})
+	c = c.Login(email, "long enough password")
+	return c, c.Must(200, "GET", "/me", nil).Body["id"].(string), email
 }
 
 // Show creates a movie, a venue with rows A..rows of perRow premium seats,

@@ -96,6 +96,23 @@ func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
 
+// MailText returns the plain-text body of a message.
+func MailText(t testing.TB, id string) string {
+	t.Helper()
+	resp, err := http.Get(MailpitAPI() + "/api/v1/message/" + url.PathEscape(id))
+	if err != nil {
+		t.Fatalf("testenv: Mailpit: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Text string `json:"Text"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("testenv: Mailpit message: %v", err)
+	}
+	return body.Text
+}
+
 // RequireMailpit fails the test if Mailpit does not answer.
 func RequireMailpit(t testing.TB) {
 	t.Helper()
