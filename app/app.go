@@ -33,6 +33,7 @@ import (
 	"github.com/seatline/seatline/httpapi"
 	"github.com/seatline/seatline/identity"
 	"github.com/seatline/seatline/mailer"
+	"github.com/seatline/seatline/newsletter"
 	"github.com/seatline/seatline/notifications"
 	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
@@ -61,10 +62,15 @@ type App struct {
 	SeatMaps   *projections.SeatMaps
 	Bookings   *projections.Bookings
 	Freshness  *projections.Freshness
+	Index      *projections.ShowIndex
+	SeatHub    *projections.SeatHub
+	Feed       *relay.Feed
 	Payments   *sagas.Payment
 	Expiry     *sagas.Expiry
 	Notify     *sagas.Notify
 	Outbox     *notifications.Outbox
+	Newsletter *newsletter.Service
+	sender     mailer.Sender
 	Simulator  *payments.Simulator // nil unless PAYMENT_GATEWAY=simulator
 	Handlers   []relay.Handler
 	handler    http.Handler
@@ -188,15 +194,14 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Freshness = projections.NewFreshness(a.progress)
 	gateway := a.gateway(db("_simulator"))
 	hit := failpoints(cfg.Failpoints)
-	sender, err := a.mailer()
-	if err != nil {
+	if a.sender, err = a.mailer(); err != nil {
 		return a, err
 	}
 	tmpl, err := notifications.LoadTemplates(time.UTC)
 	if err != nil {
 		return a, err
 	}
-	a.Outbox = notifications.NewOutbox(db("_notifications"), sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
+	a.Outbox = notifications.NewOutbox(db("_notifications"), a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
 	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), cfg.PaymentTimeout, a.log, hit)
 	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), cfg.ExpiryCheckInterval, a.log)
 	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), time.Hour, a.log)
@@ -220,11 +225,21 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(relayDB),
 		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log})
+	a.Index = projections.NewShowIndex(a.Shows, a.Catalog)
+	a.SeatHub = projections.NewSeatHub(a.Store, 256)
+	var listKeys [][]byte
+	for _, k := range keys {
+		sum := sha256.Sum256(append([]byte("seatline/newsletter/"), k.Secret...))
+		listKeys = append(listKeys, sum[:])
+	}
+	a.Newsletter = newsletter.NewService(db("_newsletter"), listKeys, cfg.PublicURL, newsletterMail{a}, limits, a.log)
+	cursorKey := sha256.Sum256(append([]byte("seatline/cursor/"), keys[0].Secret...))
 	a.handler = httpapi.New(httpapi.Deps{
+		CursorKey: cursorKey[:], Index: a.Index, SeatHub: a.SeatHub, Feed: feedWaiter{a}, Log: a.Store, SSEHeartbeat: cfg.SSEHeartbeat,
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
 		Bookings: a.Bookings, Freshness: a.Freshness, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
-		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth,
+		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, TrustedProxies: cfg.TrustedProxies,
 	})
 	return a, nil
@@ -255,11 +270,31 @@ func (a *App) connectRedis(ctx context.Context) error {
 	return err
 }
 
+// feedWaiter lets the API wait on the feed, which Start creates.
+type feedWaiter struct{ a *App }
+
+func (f feedWaiter) Wait(ctx context.Context, pos int64, timeout time.Duration) bool {
+	if f.a.Feed == nil {
+		return true
+	}
+	return f.a.Feed.Wait(ctx, pos, timeout)
+}
+
 // notifier hands identity's emails to the outbox.
 type notifier struct{ a *App }
 
 func (n notifier) Notify(ctx context.Context, x identity.Notice) error {
 	_, err := n.a.Outbox.Enqueue(ctx, notifications.Request{ID: "account:" + x.ID, Template: x.Template, UserID: x.UserID, To: x.To, Link: x.Link})
+	return err
+}
+
+// newsletterMail hands the newsletter's confirmation emails to the outbox.
+type newsletterMail struct{ a *App }
+
+func (n newsletterMail) SendConfirmation(ctx context.Context, email, link string) error {
+	sum := sha256.Sum256([]byte(link))
+	_, err := n.a.Outbox.Enqueue(ctx, notifications.Request{ID: "newsletter:" + hex.EncodeToString(sum[:16]),
+		Template: notifications.NewsletterConfirm, To: email, Link: link})
 	return err
 }
 
@@ -336,9 +371,22 @@ func (a *App) Start(ctx context.Context) error {
 		defer a.wg.Done()
 		a.Relay.Run(ctx)
 	}()
+	if a.cfg.Role != RoleWorker {
+		if err := a.startFeed(ctx); err != nil {
+			return err
+		}
+	}
 	if a.cfg.Role == RoleAPI {
 		return nil
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		coord.RunLeased(ctx, a.leaser, "newsletter", coord.RunOptions{TTL: a.cfg.Relay.LeaseTTL, Logger: a.log},
+			func(ctx context.Context, _ int64) {
+				a.Newsletter.RunSender(ctx, a.sender, newsletter.SenderOptions{Rate: a.cfg.NewsletterRate, Hit: failpoints(a.cfg.Failpoints)})
+			})
+	}()
 	for _, h := range a.Handlers {
 		a.wg.Add(1)
 		go func(h relay.Handler) {
@@ -352,6 +400,32 @@ func (a *App) Start(ctx context.Context) error {
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return a.Consumer.WaitSubscribed(wait, Groups()...)
+}
+
+// startFeed loads the in-memory views of the API (the show search index)
+// and feeds them, and the live seat maps, every commit from the point
+// their read models had reached.
+func (a *App) startFeed(ctx context.Context) error {
+	from := a.Store.KnownHead()
+	for _, g := range []string{projections.ShowsProjection, projections.MoviesProjection, projections.VenuesProjection} {
+		w, err := a.Freshness.Watermark(ctx, g)
+		if err != nil {
+			return err
+		}
+		from = min(from, w)
+	}
+	a.Feed = relay.NewFeed(a.Bus, a.Store.Registry(), a.Store, from, 0, a.log)
+	if err := a.Index.Load(ctx); err != nil {
+		return err
+	}
+	a.Feed.Listen(func(cs []eventstore.Commit) { a.Index.Apply(ctx, cs) })
+	a.Feed.Listen(func(cs []eventstore.Commit) { a.SeatHub.Apply(ctx, cs) })
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Feed.Run(ctx)
+	}()
+	return nil
 }
 
 // Serve serves the API on ln until ctx ends, then shuts down gracefully.

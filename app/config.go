@@ -46,10 +46,12 @@ type Config struct {
 	RefundCutoff         time.Duration // REFUND_CUTOFF: no refunds this close to the show
 	ExpiryCheckInterval  time.Duration // EXPIRY_CHECK_INTERVAL
 	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
+	NewsletterRate       float64       // NEWSLETTER_RATE: campaign emails per second (50)
 
 	RequireEmailVerification bool                      // REQUIRE_EMAIL_VERIFICATION (true)
 	IPBudget                 int                       // IP_BUDGET: email-sending requests per client address and hour (20)
 	LockoutBase              time.Duration             // first login lockout (1m; tests shorten it)
+	SSEHeartbeat             time.Duration             // keep-alive comments on event streams (15s)
 	TrustedProxies           []string                  // TRUSTED_PROXIES: who may set X-Forwarded-For
 	OAuthProviders           []identity.ProviderConfig // OAUTH_GOOGLE_*, OAUTH_GITHUB_*, OIDC_PROVIDERS + OIDC_<NAME>_*
 
@@ -103,6 +105,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		var err error
 		if c.IPBudget, err = strconv.Atoi(s); err != nil || c.IPBudget < 1 {
 			errs = append(errs, fmt.Errorf("IP_BUDGET: %q is not a positive integer", s))
+		}
+	}
+	if s := getenv("NEWSLETTER_RATE"); s != "" {
+		var err error
+		if c.NewsletterRate, err = strconv.ParseFloat(s, 64); err != nil || c.NewsletterRate <= 0 {
+			errs = append(errs, fmt.Errorf("NEWSLETTER_RATE: %q is not a positive number", s))
 		}
 	}
 	var err error

@@ -36,6 +36,8 @@ type Bus struct {
 	topic  string
 	pub    message.Publisher
 	newSub func(group string) (message.Subscriber, error)
+	// fanOut subscribes to every message from now on, outside any group.
+	fanOut func() (message.Subscriber, error)
 	logger watermill.LoggerAdapter
 	redis  redis.UniversalClient
 }
@@ -51,6 +53,7 @@ func NewMemory(logger *slog.Logger) *Bus {
 		topic:  "events",
 		pub:    ch,
 		newSub: func(string) (message.Subscriber, error) { return ch, nil },
+		fanOut: func() (message.Subscriber, error) { return ch, nil },
 		logger: wl,
 	}
 }
@@ -107,6 +110,11 @@ func NewRedis(c redis.UniversalClient, o RedisOptions, logger *slog.Logger) (*Bu
 				ShouldStopOnReadErrors: func(err error) bool { return strings.Contains(err.Error(), "NOGROUP") },
 			}, wl)
 		},
+		fanOut: func() (message.Subscriber, error) {
+			return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+				Client: c, FanOutOldestId: "$", BlockTime: 100 * time.Millisecond, DisableIndefiniteInitialBlock: true,
+			}, wl)
+		},
 		logger: wl,
 	}, nil
 }
@@ -143,6 +151,21 @@ func (b *Bus) Subscribe(ctx context.Context, group string) (<-chan *message.Mess
 	ch, err := sub.Subscribe(ctx, b.topic)
 	if err != nil {
 		return nil, fmt.Errorf("bus: subscribe %s: %w", group, err)
+	}
+	return ch, nil
+}
+
+// SubscribeAll opens a subscription to every message published from now
+// on, in no consumer group: each process gets its own copy, and nothing is
+// redelivered (callers fill gaps from the log).
+func (b *Bus) SubscribeAll(ctx context.Context) (<-chan *message.Message, error) {
+	sub, err := b.fanOut()
+	if err != nil {
+		return nil, fmt.Errorf("bus: fan-out subscriber: %w", err)
+	}
+	ch, err := sub.Subscribe(ctx, b.topic)
+	if err != nil {
+		return nil, fmt.Errorf("bus: fan-out subscribe: %w", err)
 	}
 	return ch, nil
 }

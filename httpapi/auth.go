@@ -318,6 +318,9 @@ type userResponse struct {
 	HasPassword      bool      `json:"has_password"`
 	Locked           bool      `json:"locked"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Newsletter is the subscription of the account's address (none,
+	// pending, confirmed, unsubscribed); only on the caller's own /me.
+	Newsletter string `json:"newsletter,omitempty"`
 }
 
 func toUser(u identity.User) userResponse {
@@ -331,5 +334,19 @@ func (a *api) me(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUser(u))
+	a.respondMe(c, u)
+}
+
+// respondMe answers with the caller's own account and newsletter status.
+func (a *api) respondMe(c *gin.Context, u identity.User) {
+	r := toUser(u)
+	if a.Newsletter != nil {
+		st, err := a.Newsletter.Status(c, u.Email)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		r.Newsletter = or(st, "none")
+	}
+	c.JSON(http.StatusOK, r)
 }

@@ -107,10 +107,11 @@ func (a *api) listBookings(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !a.fresh(c, projections.BookingsProjection) {
+	cur, ok := a.cursor(c)
+	if !ok || !a.fresh(c, projections.BookingsProjection) {
 		return
 	}
-	items, next, err := a.Bookings.ListByUser(c, principal(c).UserID, c.Query("cursor"), n, a.Now())
+	items, next, err := a.Bookings.ListByUser(c, principal(c).UserID, cur, n, a.Now())
 	if err != nil {
 		fail(c, err)
 		return
@@ -119,7 +120,7 @@ func (a *api) listBookings(c *gin.Context) {
 	for i, b := range items {
 		out[i] = toBooking(b)
 	}
-	c.JSON(http.StatusOK, list[bookingResponse]{Items: out, NextCursor: next})
+	c.JSON(http.StatusOK, list[bookingResponse]{Items: out, NextCursor: a.sealCursor(next)})
 }
 
 // getBooking returns a booking to its owner (or an admin); to anyone else

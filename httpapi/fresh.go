@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -15,6 +16,20 @@ import (
 // its writes. It writes the error and returns false when the request must
 // stop.
 func (a *api) fresh(c *gin.Context, groups ...string) bool {
+	return a.waitFor(c, func(pos int64, timeout time.Duration) (bool, error) {
+		return a.Freshness.Wait(c, pos, timeout, groups...)
+	})
+}
+
+// freshFeed is fresh for the in-memory views that this instance's commit
+// feed keeps (the show search index).
+func (a *api) freshFeed(c *gin.Context) bool {
+	return a.waitFor(c, func(pos int64, timeout time.Duration) (bool, error) {
+		return a.Feed.Wait(c, pos, timeout), nil
+	})
+}
+
+func (a *api) waitFor(c *gin.Context, wait func(pos int64, timeout time.Duration) (bool, error)) bool {
 	raw := c.GetHeader("X-Min-Position")
 	if raw == "" {
 		raw = c.Query("min_position")
@@ -25,7 +40,7 @@ func (a *api) fresh(c *gin.Context, groups ...string) bool {
 			fail(c, invalidParam("X-Min-Position", "a non-negative integer"))
 			return false
 		}
-		ok, err := a.Freshness.Wait(c, pos, a.MinPositionWait, groups...)
+		ok, err := wait(pos, a.MinPositionWait)
 		if err != nil {
 			fail(c, err)
 			return false
@@ -37,7 +52,7 @@ func (a *api) fresh(c *gin.Context, groups ...string) bool {
 		return true
 	}
 	if a.Head != nil {
-		if _, err := a.Freshness.Wait(c, a.Head(), a.ReadWait, groups...); err != nil {
+		if _, err := wait(a.Head(), a.ReadWait); err != nil {
 			fail(c, err)
 			return false
 		}

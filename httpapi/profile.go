@@ -18,12 +18,21 @@ func (a *api) patchMe(c *gin.Context) {
 	if !bind(c, &raw) {
 		return
 	}
-	allowed := map[string]bool{"name": true, "email": true, "current_password": true, "new_password": true}
+	allowed := map[string]bool{"name": true, "email": true, "current_password": true, "new_password": true, "newsletter": true}
 	for k := range raw {
 		if !allowed[k] {
-			fail(c, domain.NewInvalid("field-not-allowed", k, "this field cannot be changed here; allowed: name, email, new_password with current_password"))
+			fail(c, domain.NewInvalid("field-not-allowed", k, "this field cannot be changed here; allowed: name, email, newsletter, new_password with current_password"))
 			return
 		}
+	}
+	var subscribe *bool
+	if v, ok := raw["newsletter"]; ok {
+		subscribe = new(bool)
+		if err := json.Unmarshal(v, subscribe); err != nil {
+			fail(c, errMalformed.Withf("field \"newsletter\" must be a boolean").With("field", "newsletter"))
+			return
+		}
+		delete(raw, "newsletter")
 	}
 	var ch identity.ProfileChange
 	str := func(k string) (*string, bool) {
@@ -55,12 +64,38 @@ func (a *api) patchMe(c *gin.Context) {
 	if cur != nil {
 		ch.CurrentPassword = *cur
 	}
-	u, err := a.Identity.UpdateProfile(c, principal(c).UserID, ch)
+	var u identity.User
+	var err error
+	if len(raw) > 0 {
+		u, err = a.Identity.UpdateProfile(c, principal(c).UserID, ch)
+	} else {
+		u, err = a.Identity.User(c, principal(c).UserID)
+	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUser(u))
+	if subscribe != nil {
+		if err := a.setNewsletter(c, u, *subscribe); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	a.respondMe(c, u)
+}
+
+// setNewsletter subscribes or unsubscribes the caller's address. A
+// verified address is confirmed at once; an unverified one gets the double
+// opt-in email like a guest's.
+func (a *api) setNewsletter(c *gin.Context, u identity.User, on bool) error {
+	switch {
+	case !on:
+		return a.Newsletter.UnsubscribeEmail(c, u.Email)
+	case u.EmailVerified:
+		return a.Newsletter.SubscribeVerified(c, u.Email, u.ID)
+	default:
+		return a.Newsletter.Subscribe(c, u.Email)
+	}
 }
 
 type deleteMeRequest struct {
@@ -73,7 +108,17 @@ func (a *api) deleteMe(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !bind(c, &req) {
 		return
 	}
+	u, err := a.Identity.User(c, principal(c).UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	if err := a.Identity.DeleteAccount(c, principal(c).UserID, req.Password); err != nil {
+		fail(c, err)
+		return
+	}
+	// The erased account's address leaves the mailing list too.
+	if err := a.Newsletter.Forget(c, u.Email); err != nil {
 		fail(c, err)
 		return
 	}
@@ -86,7 +131,11 @@ func (a *api) listUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	p, err := a.Identity.ListUsers(c, c.Query("q"), c.Query("cursor"), n)
+	cur, ok := a.cursor(c)
+	if !ok {
+		return
+	}
+	p, err := a.Identity.ListUsers(c, c.Query("q"), cur, n)
 	if err != nil {
 		fail(c, err)
 		return
@@ -95,7 +144,7 @@ func (a *api) listUsers(c *gin.Context) {
 	for i, u := range p.Users {
 		out[i] = toUser(u)
 	}
-	c.JSON(http.StatusOK, list[userResponse]{Items: out, NextCursor: p.Next})
+	c.JSON(http.StatusOK, list[userResponse]{Items: out, NextCursor: a.sealCursor(p.Next)})
 }
 
 type adminUserRequest struct {

@@ -15,7 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/seatline/seatline/commands"
+	"github.com/seatline/seatline/eventstore"
 	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/newsletter"
 	"github.com/seatline/seatline/notifications"
 	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
@@ -38,6 +40,19 @@ type Deps struct {
 	SeatMaps       *projections.SeatMaps
 	Bookings       *projections.Bookings
 	Freshness      *projections.Freshness
+	Index          *projections.ShowIndex
+	SeatHub        *projections.SeatHub
+	Feed           interface {
+		Wait(ctx context.Context, pos int64, timeout time.Duration) bool
+	}
+	Log interface {
+		ReadCommit(ctx context.Context, pos int64) (eventstore.Commit, error)
+	}
+	// SSEHeartbeat is the interval of keep-alive comments on event
+	// streams (15s).
+	SSEHeartbeat time.Duration
+	// CursorKey signs pagination cursors; every instance needs the same.
+	CursorKey []byte
 	// Head returns the latest log position this process knows of; reads
 	// wait (briefly) for the read models to reach it, so a client sees its
 	// own writes through the same instance.
@@ -48,6 +63,7 @@ type Deps struct {
 	Logger     *slog.Logger
 	Webhooks   *payments.Webhooks
 	Outbox     *notifications.Outbox
+	Newsletter *newsletter.Service
 	Broadcasts interface {
 		Broadcast(ctx context.Context, id string) (sagas.BroadcastDoc, bool, error)
 	}
@@ -73,6 +89,9 @@ func New(d Deps) http.Handler {
 	}
 	if d.MinPositionWait <= 0 {
 		d.MinPositionWait = 2 * time.Second
+	}
+	if d.SSEHeartbeat <= 0 {
+		d.SSEHeartbeat = 15 * time.Second
 	}
 	a := &api{Deps: d}
 	gin.SetMode(gin.ReleaseMode)
@@ -114,6 +133,12 @@ func New(d Deps) http.Handler {
 	v1.GET("/shows", a.listShows)
 	v1.GET("/shows/:id", a.getShow)
 	v1.GET("/shows/:id/seats", a.getSeats)
+	v1.GET("/shows/:id/seats/stream", a.seatStream)
+
+	v1.POST("/newsletter/subscribe", a.subscribe)
+	v1.GET("/newsletter/confirm", a.confirmSubscription)
+	v1.GET("/newsletter/unsubscribe", a.unsubscribePage)
+	v1.POST("/newsletter/unsubscribe", a.unsubscribe)
 
 	b := v1.Group("/bookings", a.authenticated)
 	b.POST("", a.verified, a.createBooking)
@@ -134,6 +159,8 @@ func New(d Deps) http.Handler {
 	adm.POST("/notifications", a.sendBroadcast)
 	adm.GET("/notifications/:id", a.getBroadcast)
 	adm.GET("/emails", a.listEmails)
+	adm.POST("/newsletters", a.createCampaign)
+	adm.GET("/newsletters/:id", a.getCampaign)
 	adm.GET("/users", a.listUsers)
 	adm.PATCH("/users/:id", a.patchUser)
 	return r

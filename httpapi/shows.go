@@ -94,10 +94,14 @@ func (a *api) listShows(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !a.fresh(c, projections.ShowsProjection, projections.MoviesProjection, projections.VenuesProjection) {
+	var ok bool
+	if q.Cursor, ok = a.cursor(c); !ok {
 		return
 	}
-	views, next, err := projections.SearchShows(c, a.Shows, a.Catalog, q, a.Now())
+	if !a.freshFeed(c) {
+		return
+	}
+	views, next, err := a.Index.Search(q, a.Now())
 	if err != nil {
 		fail(c, err)
 		return
@@ -106,13 +110,14 @@ func (a *api) listShows(c *gin.Context) {
 	for i, v := range views {
 		out[i] = toShow(v)
 	}
-	c.JSON(http.StatusOK, list[showResponse]{Items: out, NextCursor: next})
+	c.JSON(http.StatusOK, list[showResponse]{Items: out, NextCursor: a.sealCursor(next)})
 }
 
 // showQuery reads the search parameters of GET /shows.
 func showQuery(c *gin.Context) (projections.ShowQuery, error) {
 	q := projections.ShowQuery{Q: c.Query("q"), Genre: c.Query("genre"), Language: c.Query("language"), City: c.Query("city"),
-		VenueID: c.Query("venue_id"), MovieID: c.Query("movie_id"), Sort: c.Query("sort"), Cursor: c.Query("cursor")}
+		VenueID: c.Query("venue_id"), MovieID: c.Query("movie_id"), Sort: c.Query("sort"), Cursor: c.Query("cursor"),
+		IncludePast: c.Query("include_past") == "true", IncludeCancelled: c.Query("include_cancelled") == "true"}
 	var err error
 	if q.Limit, err = limit(c); err != nil {
 		return q, err
@@ -197,13 +202,5 @@ func (a *api) getSeats(c *gin.Context) {
 		fail(c, show.ErrNotFound)
 		return
 	}
-	out := seatMapResponse{ShowID: m.ShowID, Seats: make([]seatResponse, len(m.Seats)), Version: m.Version, Position: m.Position}
-	for i, s := range m.Seats {
-		out.Seats[i] = seatResponse{ID: s.ID, Category: s.Category, Price: s.Price, State: s.State}
-		if s.State == show.Held {
-			until := s.Until
-			out.Seats[i].HeldTill = &until
-		}
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, seatMap(m))
 }

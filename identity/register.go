@@ -234,6 +234,11 @@ func (s *Service) ResendVerification(ctx context.Context, email, ip string) erro
 	return s.sendToken(ctx, u, kindVerify, u.Email, 48*time.Hour, TemplateVerify, "/verify-email")
 }
 
+// AllowEmailRequest spends one of a client address's anonymous
+// email-sending requests (IP_BUDGET an hour), for other parts that email
+// on a stranger's request, such as newsletter sign-ups.
+func (s *Service) AllowEmailRequest(ctx context.Context, ip string) error { return s.requests(ctx, ip) }
+
 // requests limits anonymous requests that send email per client address.
 func (s *Service) requests(ctx context.Context, ip string) error {
 	ok, left, err := s.ipRequests.Allow(ctx, ip)

@@ -160,15 +160,19 @@ func (o *Outbox) send(ctx context.Context, j jobs.Job[Request]) error {
 }
 
 func (o *Outbox) compose(ctx context.Context, r Request) (mailer.Message, string, error) {
-	email, name, ok, err := o.rcpt.Contact(ctx, r.UserID)
-	if err != nil {
-		return mailer.Message{}, "", err
-	}
-	if !ok {
-		return mailer.Message{}, "the recipient no longer exists", nil
-	}
-	if r.To != "" {
-		email = r.To
+	email, name := r.To, ""
+	if r.UserID != "" { // else a guest (a newsletter confirmation): To only
+		e, n, ok, err := o.rcpt.Contact(ctx, r.UserID)
+		if err != nil {
+			return mailer.Message{}, "", err
+		}
+		if !ok {
+			return mailer.Message{}, "the recipient no longer exists", nil
+		}
+		name = n
+		if email == "" {
+			email = e
+		}
 	}
 	data := map[string]any{"Name": name, "Reason": r.Reason, "Previous": r.Previous, "Subject": r.Subject, "Text": r.Text, "Link": r.Link}
 	if r.BookingID != "" {

@@ -34,10 +34,13 @@ const (
 	EmailChange      = "email_change"
 	ResetPassword    = "reset_password"
 	AccountExists    = "account_exists"
+	// NewsletterConfirm is the double opt-in email of the newsletter: a
+	// guest's request, so it goes to To without a user.
+	NewsletterConfirm = "newsletter_confirm"
 )
 
 var names = []string{HoldCreated, BookingConfirmed, PaymentFailed, HoldExpired, BookingCancelled, RefundStarted, ShowRescheduled, Broadcast,
-	VerifyEmail, EmailChange, ResetPassword, AccountExists}
+	VerifyEmail, EmailChange, ResetPassword, AccountExists, NewsletterConfirm}
 
 func funcs(loc *time.Location) map[string]any {
 	return map[string]any{

@@ -39,20 +39,14 @@ type showCursor struct {
 }
 
 // SearchShows lists shows matching q, joined with their movie and venue,
-// in a stable order, one page at a time. It returns the cursor of the next
-// page, or "" on the last one; a cursor from another query order is
-// ErrBadCursor.
+// in a stable order, one page at a time, straight from the collections. It
+// returns the cursor of the next page, or "" on the last one; a cursor from
+// another query order is ErrBadCursor. ShowIndex answers the same query
+// from memory; this is its reference and the baseline of its benchmark.
 func SearchShows(ctx context.Context, shows *Shows, cat *Catalog, q ShowQuery, now time.Time) ([]ShowView, string, error) {
-	if q.Sort == "" {
-		q.Sort = "starts_at"
-	}
-	var after *showCursor
-	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
-		if err != nil || c.Sort != q.Sort {
-			return nil, "", ErrBadCursor
-		}
-		after = &c
+	after, err := q.resume()
+	if err != nil {
+		return nil, "", err
 	}
 	all, err := shows.All(ctx)
 	if err != nil {
@@ -78,44 +72,78 @@ func SearchShows(ctx context.Context, shows *Shows, cat *Catalog, q ShowQuery, n
 	var hits []ShowView
 	for _, s := range all {
 		v := ShowView{Show: s, Movie: movieByID[s.MovieID], Venue: venueByID[s.VenueID]}
-		if matches(v, q, text, now) {
+		if matches(&v.Show, &v.Movie, q, text, Fold(q.City), Fold(v.Movie.Title), Fold(v.Venue.City), now) {
 			hits = append(hits, v)
 		}
 	}
 	key := sortKey(q.Sort)
-	slices.SortFunc(hits, func(a, b ShowView) int {
-		if c := cmp.Compare(key(a), key(b)); c != 0 {
+	ranked := make([]ranked, len(hits))
+	for i := range hits {
+		ranked[i] = rankedOf(key, &hits[i].Show, i)
+	}
+	sortRanked(ranked)
+	pg, next := page(ranked, after, q)
+	out := make([]ShowView, len(pg))
+	for i, r := range pg {
+		out[i] = hits[r.at]
+	}
+	return out, next, nil
+}
+
+// ranked is a search hit reduced to what ordering needs; at points back
+// to the hit.
+type ranked struct {
+	key int64
+	id  string
+	at  int
+}
+
+func rankedOf(key func(*Show) int64, s *Show, at int) ranked {
+	return ranked{key: key(s), id: s.ID, at: at}
+}
+
+func sortRanked(r []ranked) {
+	slices.SortFunc(r, func(a, b ranked) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
+		return strings.Compare(a.id, b.id)
 	})
+}
+
+// page cuts the page after the cursor out of hits sorted by (key, id), and
+// returns the cursor of the next page ("" on the last).
+func page(hits []ranked, after *showCursor, q ShowQuery) ([]ranked, string) {
 	start := 0
 	if after != nil {
-		start, _ = slices.BinarySearchFunc(hits, *after, func(v ShowView, c showCursor) int {
-			if r := cmp.Compare(key(v), c.Key); r != 0 {
-				return r
+		start, _ = slices.BinarySearchFunc(hits, *after, func(r ranked, c showCursor) int {
+			if x := cmp.Compare(r.key, c.Key); x != 0 {
+				return x
 			}
-			return strings.Compare(v.ID, c.ID+"\x00") // strictly after the cursor's id
+			return strings.Compare(r.id, c.ID+"\x00") // strictly after the cursor's id
 		})
 	}
 	end := min(start+q.Limit, len(hits))
-	page := hits[start:end]
+	pg := hits[start:end]
 	next := ""
-	if end < len(hits) && len(page) > 0 {
-		last := page[len(page)-1]
-		next = encodeCursor(showCursor{Sort: q.Sort, Key: key(last), ID: last.ID})
+	if end < len(hits) && len(pg) > 0 {
+		last := pg[len(pg)-1]
+		next = encodeCursor(showCursor{Sort: q.Sort, Key: last.key, ID: last.id})
 	}
-	return page, next, nil
+	return pg, next
 }
 
-func matches(v ShowView, q ShowQuery, text string, now time.Time) bool {
+// matches applies the query's filters to a show, its movie and venue;
+// title and city are the movie's title and the venue's city, folded, and
+// the query's text and city are folded too.
+func matches(v *Show, m *Movie, q ShowQuery, text, qcity, title, city string, now time.Time) bool {
 	switch {
 	case !q.IncludeCancelled && v.Status == ShowCancelled,
 		!q.IncludePast && !v.StartsAt.After(now),
-		text != "" && !strings.Contains(Fold(v.Movie.Title), text),
-		q.Genre != "" && !slices.Contains(v.Movie.Genres, strings.ToLower(q.Genre)),
-		q.Language != "" && !strings.EqualFold(v.Movie.Language, q.Language),
-		q.City != "" && Fold(v.Venue.City) != Fold(q.City),
+		text != "" && !strings.Contains(title, text),
+		q.Genre != "" && (m == nil || !slices.Contains(m.Genres, strings.ToLower(q.Genre))),
+		q.Language != "" && (m == nil || !strings.EqualFold(m.Language, q.Language)),
+		q.City != "" && city != qcity,
 		q.VenueID != "" && v.VenueID != q.VenueID,
 		q.MovieID != "" && v.MovieID != q.MovieID,
 		!q.From.IsZero() && v.StartsAt.Before(q.From),
@@ -128,18 +156,18 @@ func matches(v ShowView, q ShowQuery, text string, now time.Time) bool {
 	return true
 }
 
-func sortKey(sort string) func(ShowView) int64 {
+func sortKey(sort string) func(*Show) int64 {
 	switch sort {
 	case "-starts_at":
-		return func(v ShowView) int64 { return -v.StartsAt.UnixNano() }
+		return func(v *Show) int64 { return -v.StartsAt.UnixNano() }
 	case "price":
-		return func(v ShowView) int64 { return v.MinPrice }
+		return func(v *Show) int64 { return v.MinPrice }
 	case "-price":
-		return func(v ShowView) int64 { return -v.MinPrice }
+		return func(v *Show) int64 { return -v.MinPrice }
 	case "popularity":
-		return func(v ShowView) int64 { return -int64(v.Capacity - v.Available) }
+		return func(v *Show) int64 { return -int64(v.Capacity - v.Available) }
 	default:
-		return func(v ShowView) int64 { return v.StartsAt.UnixNano() }
+		return func(v *Show) int64 { return v.StartsAt.UnixNano() }
 	}
 }
 
@@ -160,4 +188,20 @@ func decodeCursor(s string) (showCursor, error) {
 		return c, ErrBadCursor
 	}
 	return c, nil
+}
+
+// resume fills the default order and decodes the cursor of a later page
+// (nil on the first); a cursor of another order is ErrBadCursor.
+func (q *ShowQuery) resume() (*showCursor, error) {
+	if q.Sort == "" {
+		q.Sort = "starts_at"
+	}
+	if q.Cursor == "" {
+		return nil, nil
+	}
+	c, err := decodeCursor(q.Cursor)
+	if err != nil || c.Sort != q.Sort {
+		return nil, ErrBadCursor
+	}
+	return &c, nil
 }

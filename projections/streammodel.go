@@ -116,12 +116,18 @@ type Changed[PD any] struct {
 // follow its version, reading missing commits from the log when the batch
 // does not connect to the document.
 func (m *streamModel[D, PD]) advance(ctx context.Context, stream string, commits []eventstore.Commit) (PD, []eventstore.Event, error) {
-	id := stream[len(m.prefix):]
-	slices.SortFunc(commits, func(a, b eventstore.Commit) int { return cmp.Compare(a.Base, b.Base) })
-	d, err := m.find(ctx, id)
+	d, err := m.find(ctx, stream[len(m.prefix):])
 	if err != nil {
 		return nil, nil, err
 	}
+	return m.advanceDoc(ctx, stream, d, commits)
+}
+
+// advanceDoc folds into d the commits of its stream that follow d's
+// version, reading from the log whatever the commits do not connect to.
+func (m *streamModel[D, PD]) advanceDoc(ctx context.Context, stream string, d PD, commits []eventstore.Commit) (PD, []eventstore.Event, error) {
+	commits = slices.Clone(commits)
+	slices.SortFunc(commits, func(a, b eventstore.Commit) int { return cmp.Compare(a.Base, b.Base) })
 	last := commits[len(commits)-1]
 	if d.head().Version >= last.Version {
 		return d, nil, nil // all applied already

@@ -99,17 +99,10 @@ func contains(s, sub string) bool {
 // MailText returns the plain-text body of a message.
 func MailText(t testing.TB, id string) string {
 	t.Helper()
-	resp, err := http.Get(MailpitAPI() + "/api/v1/message/" + url.PathEscape(id))
-	if err != nil {
-		t.Fatalf("testenv: Mailpit: %v", err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Text string `json:"Text"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("testenv: Mailpit message: %v", err)
-	}
+	getJSON(t, "/api/v1/message/"+url.PathEscape(id), &body)
 	return body.Text
 }
 
@@ -124,5 +117,56 @@ func RequireMailpit(t testing.TB) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatal(fmt.Errorf("testenv: Mailpit answered %d", resp.StatusCode))
+	}
+}
+
+// SearchMail returns every message matching a Mailpit search query (for
+// example subject:"Spring news"), paging through the results.
+func SearchMail(t testing.TB, query string) []Mail {
+	t.Helper()
+	var all []Mail
+	for {
+		q := url.Values{"query": {query}, "limit": {"500"}, "start": {fmt.Sprint(len(all))}}
+		var body struct {
+			Messages []Mail `json:"messages"`
+		}
+		getJSON(t, "/api/v1/search?"+q.Encode(), &body)
+		all = append(all, body.Messages...)
+		if len(body.Messages) < 500 {
+			return all
+		}
+	}
+}
+
+// MailHTML returns the HTML body of a message.
+func MailHTML(t testing.TB, id string) string {
+	t.Helper()
+	var body struct {
+		HTML string `json:"HTML"`
+	}
+	getJSON(t, "/api/v1/message/"+url.PathEscape(id), &body)
+	return body.HTML
+}
+
+// MailHeaders returns the headers of a message.
+func MailHeaders(t testing.TB, id string) map[string][]string {
+	t.Helper()
+	var h map[string][]string
+	getJSON(t, "/api/v1/message/"+url.PathEscape(id)+"/headers", &h)
+	return h
+}
+
+func getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	resp, err := http.Get(MailpitAPI() + path)
+	if err != nil {
+		t.Fatalf("testenv: Mailpit: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("testenv: Mailpit %s answered %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("testenv: Mailpit %s: %v", path, err)
 	}
 }
