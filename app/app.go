@@ -50,33 +50,35 @@ type App struct {
 	client *mongo.Client
 	redis  *redis.Client
 
-	Store      *eventstore.Store
-	Bus        *bus.Bus
-	Relay      *relay.Relay
-	Consumer   *relay.Consumer
-	Commands   *commands.Handlers
-	Identity   *identity.Service
-	OAuth      *identity.OAuth
-	Catalog    *projections.Catalog
-	Shows      *projections.Shows
-	SeatMaps   *projections.SeatMaps
-	Bookings   *projections.Bookings
-	Freshness  *projections.Freshness
-	Index      *projections.ShowIndex
-	SeatHub    *projections.SeatHub
-	Feed       *relay.Feed
-	Payments   *sagas.Payment
-	Expiry     *sagas.Expiry
-	Notify     *sagas.Notify
-	Outbox     *notifications.Outbox
-	Newsletter *newsletter.Service
-	sender     mailer.Sender
-	Simulator  *payments.Simulator // nil unless PAYMENT_GATEWAY=simulator
-	Handlers   []relay.Handler
-	handler    http.Handler
-	leaser     coord.Leaser
-	progress   coord.Progress
-	FirstAdmin *Credentials
+	Store       *eventstore.Store
+	Bus         *bus.Bus
+	Relay       *relay.Relay
+	Consumer    *relay.Consumer
+	Commands    *commands.Handlers
+	Identity    *identity.Service
+	OAuth       *identity.OAuth
+	Catalog     *projections.Catalog
+	Shows       *projections.Shows
+	SeatMaps    *projections.SeatMaps
+	Bookings    *projections.Bookings
+	Freshness   *projections.Freshness
+	Generations *projections.Generations
+	Rebuilder   *projections.Rebuilder
+	Index       *projections.ShowIndex
+	SeatHub     *projections.SeatHub
+	Feed        *relay.Feed
+	Payments    *sagas.Payment
+	Expiry      *sagas.Expiry
+	Notify      *sagas.Notify
+	Outbox      *notifications.Outbox
+	Newsletter  *newsletter.Service
+	sender      mailer.Sender
+	Simulator   *payments.Simulator // nil unless PAYMENT_GATEWAY=simulator
+	Handlers    []relay.Handler
+	handler     http.Handler
+	leaser      coord.Leaser
+	progress    coord.Progress
+	FirstAdmin  *Credentials
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -187,10 +189,19 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace,
 		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
-	a.Catalog = projections.NewCatalog(db("_catalog"), a.Store)
-	a.Shows = projections.NewShows(db("_shows"), a.Store)
-	a.SeatMaps = projections.NewSeatMaps(db("_seatmaps"), a.Store)
-	a.Bookings = projections.NewBookings(db("_bookings"), a.Store)
+	// Read models live where their last rebuild put them.
+	a.Generations = projections.NewGenerations(relayDB.Collection("generations"), a.client, a.log)
+	targets := map[string]*projections.Target{}
+	for group, suffix := range map[string]string{projections.MoviesProjection: "_catalog", projections.VenuesProjection: "_catalog",
+		projections.ShowsProjection: "_shows", projections.SeatMapsProjection: "_seatmaps", projections.BookingsProjection: "_bookings"} {
+		if targets[group], err = a.Generations.Target(ctx, group, cfg.MongoDB+suffix); err != nil {
+			return a, err
+		}
+	}
+	a.Catalog = projections.NewCatalog(targets[projections.MoviesProjection], targets[projections.VenuesProjection], a.Store)
+	a.Shows = projections.NewShows(targets[projections.ShowsProjection], a.Store)
+	a.SeatMaps = projections.NewSeatMaps(targets[projections.SeatMapsProjection], a.Store)
+	a.Bookings = projections.NewBookings(targets[projections.BookingsProjection], a.Store)
 	a.Freshness = projections.NewFreshness(a.progress)
 	gateway := a.gateway(db("_simulator"))
 	hit := failpoints(cfg.Failpoints)
@@ -225,6 +236,10 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(relayDB),
 		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log})
+	a.Rebuilder = projections.NewRebuilder(a.Store, relayDB, a.Generations, a.Consumer,
+		append(a.Catalog.Models(), a.Shows.Model(), a.SeatMaps.Model(), a.Bookings.Model()),
+		projections.RebuildOptions{Prefix: cfg.MongoDB, Logger: a.log, OnSwitch: cfg.Rebuild.OnSwitch, DropAfter: cfg.Rebuild.DropAfter,
+			Watermark: a.Freshness.Watermark})
 	a.Index = projections.NewShowIndex(a.Shows, a.Catalog)
 	a.SeatHub = projections.NewSeatHub(a.Store, 256)
 	var listKeys [][]byte
@@ -237,7 +252,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.handler = httpapi.New(httpapi.Deps{
 		CursorKey: cursorKey[:], Index: a.Index, SeatHub: a.SeatHub, Feed: feedWaiter{a}, Log: a.Store, SSEHeartbeat: cfg.SSEHeartbeat,
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
-		Bookings: a.Bookings, Freshness: a.Freshness, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
+		Bookings: a.Bookings, Freshness: a.Freshness, Rebuilder: a.Rebuilder, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, TrustedProxies: cfg.TrustedProxies,
@@ -366,10 +381,14 @@ func (a *App) Logger() *slog.Logger { return a.log }
 // embedded mode it returns once every consumer has subscribed.
 func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.Relay.Run(ctx)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.Generations.Watch(ctx, 250*time.Millisecond)
 	}()
 	if a.cfg.Role != RoleWorker {
 		if err := a.startFeed(ctx); err != nil {
@@ -379,7 +398,13 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.Role == RoleAPI {
 		return nil
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		coord.RunLeased(ctx, a.leaser, "rebuilds", coord.RunOptions{TTL: a.cfg.Relay.LeaseTTL, Logger: a.log}, func(ctx context.Context, _ int64) {
+			a.Rebuilder.Run(ctx)
+		})
+	}()
 	go func() {
 		defer a.wg.Done()
 		coord.RunLeased(ctx, a.leaser, "newsletter", coord.RunOptions{TTL: a.cfg.Relay.LeaseTTL, Logger: a.log},

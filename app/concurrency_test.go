@@ -150,7 +150,8 @@ func TestNoSeatHeldTwiceAcrossTwoEngines(t *testing.T) {
 				}
 			}
 			if listed.Available != free {
-				t.Fatalf("engine %d listing of %s says %d available, the aggregate %d", i, id, listed.Available, free)
+				_, v, _ := e.App.Commands.Show(ctx, id)
+				t.Fatalf("engine %d listing of %s says %d available, the aggregate %d (listing v%d pos %d, stream v%d)", i, id, listed.Available, free, listed.Version, listed.Position, v)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/seatline/seatline/identity"
+	"github.com/seatline/seatline/projections"
 )
 
 // Roles a process can run.
@@ -60,7 +64,14 @@ type Config struct {
 	PasswordHash   identity.HashParams // argon2id cost (production default)
 	AccessTokenTTL time.Duration       // 15m
 	Relay          RelayTuning
+	Rebuild        RebuildTuning
 	Logger         *slog.Logger // overrides the JSON logger on stdout
+}
+
+// RebuildTuning adjusts rebuilds for tests.
+type RebuildTuning struct {
+	DropAfter time.Duration // how long an old generation is kept (10s)
+	OnSwitch  func(ctx context.Context, m projections.Model, old, new *mongo.Database) error
 }
 
 // RelayTuning adjusts the relay's delays; zero values take its defaults.

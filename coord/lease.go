@@ -24,8 +24,11 @@ type LeaseHolder interface {
 
 // RunOptions tune RunLeased.
 type RunOptions struct {
-	TTL    time.Duration // lease time to live (10s)
-	Retry  time.Duration // wait between attempts to acquire (1s)
+	TTL   time.Duration // lease time to live (10s)
+	Retry time.Duration // wait between attempts to acquire (1s)
+	// Hold, if set, keeps this process from acquiring while it reports
+	// true (checked before each attempt).
+	Hold   func(ctx context.Context) bool
 	Logger *slog.Logger
 }
 
@@ -46,6 +49,10 @@ func RunLeased(ctx context.Context, l Leaser, name string, o RunOptions, fn func
 	}
 	owner := newOwner()
 	for ctx.Err() == nil {
+		if o.Hold != nil && o.Hold(ctx) {
+			sleep(ctx, o.Retry)
+			continue
+		}
 		asked := time.Now()
 		fence, ok, err := l.TryAcquire(ctx, name, owner, o.TTL)
 		if err != nil {
@@ -70,7 +77,7 @@ func runHeld(ctx context.Context, l Leaser, name, owner string, asked time.Time,
 		defer close(done)
 		fn(held)
 	}()
-	margin := o.TTL / 5
+	margin := o.TTL / 3 // stop well before Redis could give the lease to another
 	deadline := asked.Add(o.TTL - margin)
 	tick := time.NewTicker(o.TTL / 3)
 	defer tick.Stop()

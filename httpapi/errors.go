@@ -42,6 +42,7 @@ var (
 	errNotFound       = &domain.Error{Kind: domain.NotFound, Code: "not-found", Msg: "no such resource"}
 	errBadCursor      = &domain.Error{Kind: domain.Invalid, Code: "invalid-cursor", Msg: "the cursor is not one this API handed out"}
 	errNotCaughtUp    = &domain.Error{Kind: domain.Unavailable, Code: "not-caught-up", Msg: "the read model has not reached the requested position yet"}
+	errNoRebuild      = projections.ErrNoRebuild
 	errMethodNotAllow = &domain.Error{Kind: domain.Invalid, Code: "method-not-allowed", Msg: "method not allowed on this resource"}
 )
 

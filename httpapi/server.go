@@ -40,6 +40,7 @@ type Deps struct {
 	SeatMaps       *projections.SeatMaps
 	Bookings       *projections.Bookings
 	Freshness      *projections.Freshness
+	Rebuilder      *projections.Rebuilder
 	Index          *projections.ShowIndex
 	SeatHub        *projections.SeatHub
 	Feed           interface {
@@ -159,6 +160,10 @@ func New(d Deps) http.Handler {
 	adm.POST("/notifications", a.sendBroadcast)
 	adm.GET("/notifications/:id", a.getBroadcast)
 	adm.GET("/emails", a.listEmails)
+	adm.GET("/projections", a.listProjections)
+	adm.POST("/projections/:name/rebuild", a.rebuildProjection)
+	adm.GET("/projections/:name/rebuild", a.getRebuild)
+	adm.POST("/projections/:name/rebuild/cancel", a.cancelRebuild)
 	adm.POST("/newsletters", a.createCampaign)
 	adm.GET("/newsletters/:id", a.getCampaign)
 	adm.GET("/users", a.listUsers)

@@ -259,8 +259,10 @@ func (s *Service) AddConfirmed(ctx context.Context, emails []string) error {
 		docs = append(docs, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: n}}).
 			SetReplacement(Subscriber{Email: n, Status: Confirmed, CreatedAt: now, ConfirmedAt: now}).SetUpsert(true))
 	}
-	for i := 0; i < len(docs); i += 500 {
-		if _, err := s.subs.BulkWrite(ctx, docs[i:min(i+500, len(docs))], options.BulkWrite().SetOrdered(false)); err != nil {
+	// At most 64 updates per command: FerretDB on SQLite hangs on an
+	// update command with more than 99 statements that match documents.
+	for i := 0; i < len(docs); i += 64 {
+		if _, err := s.subs.BulkWrite(ctx, docs[i:min(i+64, len(docs))], options.BulkWrite().SetOrdered(false)); err != nil {
 			return err
 		}
 	}

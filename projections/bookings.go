@@ -10,7 +10,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/seatline/seatline/domain/booking"
 	"github.com/seatline/seatline/eventstore"
@@ -63,18 +62,41 @@ type userItem struct {
 
 // Bookings projects and reads bookings, by id and by user.
 type Bookings struct {
-	coll, byUser *mongo.Collection
-	log          StreamReader
+	target *Target
+	log    StreamReader
+	// users keeps users' lists in memory while the model is built by a
+	// rebuild (nil otherwise).
+	users *docBuffer[*userBookings]
 }
 
-// NewBookings returns the booking read models in db.
-func NewBookings(db *mongo.Database, log StreamReader) *Bookings {
-	return &Bookings{coll: db.Collection("bookings"), byUser: db.Collection("user_bookings"), log: log}
+// NewBookings returns the booking read models kept in target.
+func NewBookings(target *Target, log StreamReader) *Bookings {
+	return &Bookings{target: target, log: log}
 }
+
+func (b *Bookings) coll() *mongo.Collection   { return b.target.DB().Collection("bookings") }
+func (b *Bookings) byUser() *mongo.Collection { return b.target.DB().Collection("user_bookings") }
+
+// Model describes the booking read models for rebuilds.
+func (b *Bookings) Model() Model {
+	return Model{Name: BookingsProjection, Collections: []string{"bookings", "user_bookings"}, Target: b.target,
+		build: func(db *mongo.Database, buf bool) builder {
+			nb := NewBookings(Fixed(db), b.log)
+			p := nb.Projector()
+			if buf {
+				nb.users = newBuffer[*userBookings]()
+				p.flushSide = nb.flushUsers
+			}
+			return withBuffer(p, buf)
+		}}
+}
+
+// flushUsers writes the users' lists a rebuild changed.
+func (b *Bookings) flushUsers(ctx context.Context) error { return b.users.flush(ctx, b.byUser()) }
 
 // Projector returns the bookings projector.
 func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
-	return &streamModel[Booking, *Booking]{name: BookingsProjection, prefix: booking.StreamPrefix, coll: b.coll, log: b.log,
+	return &streamModel[Booking, *Booking]{name: BookingsProjection, prefix: booking.StreamPrefix, target: b.target, collection: "bookings", log: b.log,
 		apply: func(d *Booking, c eventstore.Commit, e eventstore.Event) {
 			switch ev := e.Event.(type) {
 			case booking.Placed:
@@ -122,21 +144,23 @@ func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) 
 	if len(users) == 0 {
 		return nil
 	}
+	if b.users != nil {
+		for _, u := range users {
+			d := b.users.docs[u]
+			if d == nil {
+				d = &userBookings{UserID: u}
+				b.users.docs[u] = d
+			}
+			addItems(d, added[u])
+			b.users.dirty[u] = true
+		}
+		return nil
+	}
 	lists := make([]userBookings, len(users))
 	err := parallel(ctx, len(users), 8, func(ctx context.Context, i int) error {
-		u, _, err := getDoc[userBookings](ctx, b.byUser, users[i])
+		u, _, err := getDoc[userBookings](ctx, b.byUser(), users[i])
 		u.UserID = users[i]
-		for _, it := range added[users[i]] {
-			if !slices.ContainsFunc(u.Bookings, func(x userItem) bool { return x.ID == it.ID }) {
-				u.Bookings = append(u.Bookings, it)
-			}
-		}
-		slices.SortFunc(u.Bookings, func(a, b userItem) int {
-			if c := b.PlacedAt.Compare(a.PlacedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+		addItems(&u, added[users[i]])
 		lists[i] = u
 		return err
 	})
@@ -147,15 +171,30 @@ func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) 
 	for i, u := range lists {
 		writes[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: u.UserID}}).SetReplacement(u).SetUpsert(true)
 	}
-	if _, err := b.byUser.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false)); err != nil {
+	if err := writeChunks(ctx, b.byUser(), nil, writes); err != nil {
 		return fmt.Errorf("projections: write users' bookings: %w", err)
 	}
 	return nil
 }
 
+// addItems adds bookings to a user's list (once each), newest first.
+func addItems(u *userBookings, items []userItem) {
+	for _, it := range items {
+		if !slices.ContainsFunc(u.Bookings, func(x userItem) bool { return x.ID == it.ID }) {
+			u.Bookings = append(u.Bookings, it)
+		}
+	}
+	slices.SortFunc(u.Bookings, func(a, b userItem) int {
+		if c := b.PlacedAt.Compare(a.PlacedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
 // Get returns one booking with its status as it is at now.
 func (b *Bookings) Get(ctx context.Context, id string, now time.Time) (Booking, bool, error) {
-	d, ok, err := getDoc[Booking](ctx, b.coll, id)
+	d, ok, err := getDoc[Booking](ctx, b.coll(), id)
 	if ok {
 		d.Status = booking.EffectiveStatus(d.Status, d.Payment.ChargeID != "", d.ExpiresAt, now)
 	}
@@ -166,7 +205,7 @@ func (b *Bookings) Get(ctx context.Context, id string, now time.Time) (Booking, 
 // starting after the booking id in cursor ("" for the first page). The
 // returned cursor is "" on the last page.
 func (b *Bookings) ListByUser(ctx context.Context, userID, cursor string, limit int, now time.Time) ([]Booking, string, error) {
-	u, _, err := getDoc[userBookings](ctx, b.byUser, userID)
+	u, _, err := getDoc[userBookings](ctx, b.byUser(), userID)
 	if err != nil {
 		return nil, "", err
 	}

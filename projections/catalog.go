@@ -47,18 +47,35 @@ type Venue struct {
 
 // Catalog projects and reads movies and venues.
 type Catalog struct {
-	movies, venues *mongo.Collection
+	movieT, venueT *Target
 	log            StreamReader
 }
 
-// NewCatalog returns the catalog read models in db.
-func NewCatalog(db *mongo.Database, log StreamReader) *Catalog {
-	return &Catalog{movies: db.Collection("movies"), venues: db.Collection("venues"), log: log}
+// NewCatalog returns the catalog read models kept in their targets.
+func NewCatalog(movies, venues *Target, log StreamReader) *Catalog {
+	return &Catalog{movieT: movies, venueT: venues, log: log}
+}
+
+func (c *Catalog) movies() *mongo.Collection { return c.movieT.DB().Collection("movies") }
+func (c *Catalog) venues() *mongo.Collection { return c.venueT.DB().Collection("venues") }
+
+// Models describe the movies and venues read models for rebuilds.
+func (c *Catalog) Models() []Model {
+	return []Model{
+		{Name: MoviesProjection, Collections: []string{"movies"}, Target: c.movieT,
+			build: func(db *mongo.Database, buf bool) builder {
+				return withBuffer(NewCatalog(Fixed(db), Fixed(db), c.log).MoviesProjector(), buf)
+			}},
+		{Name: VenuesProjection, Collections: []string{"venues"}, Target: c.venueT,
+			build: func(db *mongo.Database, buf bool) builder {
+				return withBuffer(NewCatalog(Fixed(db), Fixed(db), c.log).VenuesProjector(), buf)
+			}},
+	}
 }
 
 // MoviesProjector returns the movies projector.
 func (c *Catalog) MoviesProjector() *streamModel[Movie, *Movie] {
-	return &streamModel[Movie, *Movie]{name: MoviesProjection, prefix: catalog.MovieStreamPrefix, coll: c.movies, log: c.log,
+	return &streamModel[Movie, *Movie]{name: MoviesProjection, prefix: catalog.MovieStreamPrefix, target: c.movieT, collection: "movies", log: c.log,
 		apply: func(m *Movie, c eventstore.Commit, e eventstore.Event) {
 			var d catalog.MovieDetails
 			switch ev := e.Event.(type) {
@@ -76,7 +93,7 @@ func (c *Catalog) MoviesProjector() *streamModel[Movie, *Movie] {
 
 // VenuesProjector returns the venues projector.
 func (c *Catalog) VenuesProjector() *streamModel[Venue, *Venue] {
-	return &streamModel[Venue, *Venue]{name: VenuesProjection, prefix: catalog.VenueStreamPrefix, coll: c.venues, log: c.log,
+	return &streamModel[Venue, *Venue]{name: VenuesProjection, prefix: catalog.VenueStreamPrefix, target: c.venueT, collection: "venues", log: c.log,
 		apply: func(v *Venue, c eventstore.Commit, e eventstore.Event) {
 			var d catalog.VenueDetails
 			switch ev := e.Event.(type) {
@@ -95,12 +112,12 @@ func (c *Catalog) VenuesProjector() *streamModel[Venue, *Venue] {
 
 // Movie returns one movie.
 func (c *Catalog) Movie(ctx context.Context, id string) (Movie, bool, error) {
-	return getDoc[Movie](ctx, c.movies, id)
+	return getDoc[Movie](ctx, c.movies(), id)
 }
 
 // Venue returns one venue.
 func (c *Catalog) Venue(ctx context.Context, id string) (Venue, bool, error) {
-	return getDoc[Venue](ctx, c.venues, id)
+	return getDoc[Venue](ctx, c.venues(), id)
 }
 
 // MovieFilter selects movies; empty fields match everything.
@@ -110,7 +127,7 @@ type MovieFilter struct {
 
 // Movies lists movies matching f, ordered by title then id.
 func (c *Catalog) Movies(ctx context.Context, f MovieFilter) ([]Movie, error) {
-	all, err := allDocs[Movie](ctx, c.movies)
+	all, err := allDocs[Movie](ctx, c.movies())
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +156,7 @@ type VenueFilter struct {
 
 // Venues lists venues matching f, ordered by city, name and id.
 func (c *Catalog) Venues(ctx context.Context, f VenueFilter) ([]Venue, error) {
-	all, err := allDocs[Venue](ctx, c.venues)
+	all, err := allDocs[Venue](ctx, c.venues())
 	if err != nil {
 		return nil, err
 	}

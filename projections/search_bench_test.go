@@ -60,8 +60,8 @@ func BenchmarkShowSearch(b *testing.B) {
 	ctx := context.Background()
 	db := testenv.Database(b)
 	seedListing(b, db, 20000)
-	shows := projections.NewShows(db, nil)
-	cat := projections.NewCatalog(db, nil)
+	shows := projections.NewShows(projections.Fixed(db), nil)
+	cat := projections.NewCatalog(projections.Fixed(db), projections.Fixed(db), nil)
 	idx := projections.NewShowIndex(shows, cat)
 	start := time.Now()
 	if err := idx.Load(ctx); err != nil || idx.Size() != 20000 {

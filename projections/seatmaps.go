@@ -53,18 +53,26 @@ type SeatMap struct {
 
 // SeatMaps projects and reads seat maps.
 type SeatMaps struct {
-	coll *mongo.Collection
-	log  StreamReader
+	target *Target
+	log    StreamReader
 }
 
-// NewSeatMaps returns the seat maps in db.
-func NewSeatMaps(db *mongo.Database, log StreamReader) *SeatMaps {
-	return &SeatMaps{coll: db.Collection("seatmaps"), log: log}
+// NewSeatMaps returns the seat maps kept in target.
+func NewSeatMaps(target *Target, log StreamReader) *SeatMaps {
+	return &SeatMaps{target: target, log: log}
+}
+
+// Model describes the seat maps for rebuilds.
+func (s *SeatMaps) Model() Model {
+	return Model{Name: SeatMapsProjection, Collections: []string{"seatmaps"}, Target: s.target,
+		build: func(db *mongo.Database, buf bool) builder {
+			return withBuffer(NewSeatMaps(Fixed(db), s.log).Projector(), buf)
+		}}
 }
 
 // Projector returns the seat map projector.
 func (s *SeatMaps) Projector() *streamModel[SeatMapDoc, *SeatMapDoc] {
-	return &streamModel[SeatMapDoc, *SeatMapDoc]{name: SeatMapsProjection, prefix: show.StreamPrefix, coll: s.coll, log: s.log,
+	return &streamModel[SeatMapDoc, *SeatMapDoc]{name: SeatMapsProjection, prefix: show.StreamPrefix, target: s.target, collection: "seatmaps", log: s.log,
 		apply: func(d *SeatMapDoc, _ eventstore.Commit, e eventstore.Event) {
 			if d.Holds == nil {
 				d.Holds = map[string]HoldDoc{}
@@ -92,7 +100,7 @@ func (s *SeatMaps) Projector() *streamModel[SeatMapDoc, *SeatMapDoc] {
 
 // Get returns the seat map of a show as it is at now.
 func (s *SeatMaps) Get(ctx context.Context, showID string, now time.Time) (SeatMap, bool, error) {
-	d, ok, err := getDoc[SeatMapDoc](ctx, s.coll, showID)
+	d, ok, err := getDoc[SeatMapDoc](ctx, s.target.DB().Collection("seatmaps"), showID)
 	if err != nil || !ok {
 		return SeatMap{}, ok, err
 	}

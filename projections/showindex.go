@@ -48,11 +48,11 @@ func (x *ShowIndex) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	movies, err := allDocs[Movie](ctx, x.cat.movies)
+	movies, err := allDocs[Movie](ctx, x.cat.movies())
 	if err != nil {
 		return err
 	}
-	venues, err := allDocs[Venue](ctx, x.cat.venues)
+	venues, err := allDocs[Venue](ctx, x.cat.venues())
 	if err != nil {
 		return err
 	}

@@ -40,18 +40,28 @@ const (
 
 // Shows projects and reads the show listing.
 type Shows struct {
-	coll *mongo.Collection
-	log  StreamReader
+	target *Target
+	log    StreamReader
 }
 
-// NewShows returns the show listing in db.
-func NewShows(db *mongo.Database, log StreamReader) *Shows {
-	return &Shows{coll: db.Collection("shows"), log: log}
+// NewShows returns the show listing kept in target.
+func NewShows(target *Target, log StreamReader) *Shows {
+	return &Shows{target: target, log: log}
+}
+
+func (s *Shows) coll() *mongo.Collection { return s.target.DB().Collection("shows") }
+
+// Model describes the show listing for rebuilds.
+func (s *Shows) Model() Model {
+	return Model{Name: ShowsProjection, Collections: []string{"shows"}, Target: s.target,
+		build: func(db *mongo.Database, buf bool) builder {
+			return withBuffer(NewShows(Fixed(db), s.log).Projector(), buf)
+		}}
 }
 
 // Projector returns the show listing projector.
 func (s *Shows) Projector() *streamModel[Show, *Show] {
-	return &streamModel[Show, *Show]{name: ShowsProjection, prefix: show.StreamPrefix, coll: s.coll, log: s.log,
+	return &streamModel[Show, *Show]{name: ShowsProjection, prefix: show.StreamPrefix, target: s.target, collection: "shows", log: s.log,
 		apply: func(d *Show, c eventstore.Commit, e eventstore.Event) {
 			switch ev := e.Event.(type) {
 			case show.Scheduled:
@@ -90,10 +100,10 @@ func priceRange(prices map[string]int64) (lo, hi int64) {
 
 // Get returns one show.
 func (s *Shows) Get(ctx context.Context, id string) (Show, bool, error) {
-	return getDoc[Show](ctx, s.coll, id)
+	return getDoc[Show](ctx, s.coll(), id)
 }
 
 // All returns every show in the listing.
 func (s *Shows) All(ctx context.Context) ([]Show, error) {
-	return allDocs[Show](ctx, s.coll)
+	return allDocs[Show](ctx, s.coll())
 }

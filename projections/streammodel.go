@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -36,19 +37,122 @@ type streamModel[D any, PD interface {
 	*D
 	headed
 }] struct {
-	name   string
-	prefix string
-	coll   *mongo.Collection
-	log    StreamReader
+	name       string
+	prefix     string
+	target     *Target
+	collection string
+	log        StreamReader
 	// apply folds one event into the document.
 	apply func(d PD, c eventstore.Commit, e eventstore.Event)
 	// before runs before a batch of advanced documents is written, for side
 	// documents derived from the same events; it must be idempotent.
 	before func(ctx context.Context, changed []Changed[PD]) error
+	// flushSide writes side documents a buffered model kept in memory.
+	flushSide func(ctx context.Context) error
+	// buf, when set, keeps documents in memory across batches: a rebuild
+	// into an empty database, written by Flush.
+	buf *docBuffer[PD]
+}
+
+type docBuffer[PD any] struct {
+	docs   map[string]PD
+	dirty  map[string]bool
+	stored map[string]bool
 }
 
 // Name implements relay.Handler.
 func (m *streamModel[D, PD]) Name() string { return m.name }
+
+func (m *streamModel[D, PD]) coll() *mongo.Collection { return m.target.DB().Collection(m.collection) }
+
+// StartTerm implements relay.TermAware: a process that takes the projector
+// over first moves to the model's current generation, so that it never
+// writes into one a rebuild replaced.
+func (m *streamModel[D, PD]) StartTerm(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := m.target.Refresh(ctx); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// withBuffer makes m build in memory (see Flush) if buffered.
+func withBuffer[D any, PD interface {
+	*D
+	headed
+}](m *streamModel[D, PD], buffered bool) *streamModel[D, PD] {
+	if buffered {
+		m.buf = newBuffer[PD]()
+	}
+	return m
+}
+
+// Flush writes the documents a buffered model changed since the last
+// Flush.
+func (m *streamModel[D, PD]) Flush(ctx context.Context) error {
+	if m.flushSide != nil {
+		if err := m.flushSide(ctx); err != nil {
+			return err
+		}
+	}
+	if m.buf == nil {
+		return nil
+	}
+	if err := m.buf.flush(ctx, m.coll()); err != nil {
+		return fmt.Errorf("%s: flush: %w", m.name, err)
+	}
+	return nil
+}
+
+// flush writes the changed documents: new ones with inserts, the others
+// with replaces.
+func (b *docBuffer[PD]) flush(ctx context.Context, coll *mongo.Collection) error {
+	var inserts []any
+	var replaces []mongo.WriteModel
+	for id := range b.dirty {
+		if b.stored[id] {
+			replaces = append(replaces, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(b.docs[id]))
+		} else {
+			inserts = append(inserts, b.docs[id])
+		}
+	}
+	if err := writeChunks(ctx, coll, inserts, replaces); err != nil {
+		return err
+	}
+	for id := range b.dirty {
+		b.stored[id] = true
+	}
+	clear(b.dirty)
+	return nil
+}
+
+func newBuffer[PD any]() *docBuffer[PD] {
+	return &docBuffer[PD]{docs: map[string]PD{}, dirty: map[string]bool{}, stored: map[string]bool{}}
+}
+
+// maxUpdates is the most update statements sent in one command. FerretDB
+// v1.24.2 on SQLite keeps one connection per statement that matched a
+// document until the command ends, from a pool of 100 per database: an
+// update command with more than 99 matching statements waits forever
+// (measured: 99 take 50ms, 101 never return).
+const maxUpdates = 64
+
+// writeChunks inserts docs in chunks of 500 and applies writes in chunks of
+// maxUpdates, unordered.
+func writeChunks(ctx context.Context, coll *mongo.Collection, docs []any, writes []mongo.WriteModel) error {
+	for i := 0; i < len(docs); i += 500 {
+		if _, err := coll.InsertMany(ctx, docs[i:min(i+500, len(docs))], options.InsertMany().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < len(writes); i += maxUpdates {
+		if _, err := coll.BulkWrite(ctx, writes[i:min(i+maxUpdates, len(writes))], options.BulkWrite().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Handle implements relay.Handler: commits of one stream are folded into
 // its document, which is read once per batch (reads run in parallel) and
@@ -70,25 +174,44 @@ func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Comm
 	}
 	docs := make([]PD, len(order))
 	applied := make([][]eventstore.Event, len(order))
+	if m.buf != nil {
+		return m.handleBuffered(ctx, order, byStream)
+	}
+	// A stream whose first commit is in the batch is new: its document is
+	// folded from nothing and inserted, without a read. If it exists after
+	// all (these commits were applied before), the insert fails on its key
+	// and the stream takes the read-fold-replace path.
+	fresh := make([]bool, len(order))
 	err := parallel(ctx, len(order), 8, func(ctx context.Context, i int) error {
+		cs := byStream[order[i]]
 		var err error
-		docs[i], applied[i], err = m.advance(ctx, order[i], byStream[order[i]])
+		if slices.ContainsFunc(cs, func(c eventstore.Commit) bool { return c.Base == 0 }) {
+			fresh[i] = true
+			docs[i], applied[i], err = m.advanceDoc(ctx, order[i], PD(new(D)), cs)
+			return err
+		}
+		docs[i], applied[i], err = m.advance(ctx, order[i], cs)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	var inserts []any
+	var insertIdx []int
 	var writes []mongo.WriteModel
 	var changed []Changed[PD]
 	for i, d := range docs {
 		if len(applied[i]) == 0 {
 			continue
 		}
-		id := order[i][len(m.prefix):]
-		writes = append(writes, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(d).SetUpsert(true))
 		changed = append(changed, Changed[PD]{Doc: d, Applied: applied[i]})
+		if fresh[i] {
+			inserts, insertIdx = append(inserts, d), append(insertIdx, i)
+			continue
+		}
+		writes = append(writes, m.replace(order[i], d))
 	}
-	if len(writes) == 0 {
+	if len(changed) == 0 {
 		return nil
 	}
 	// Side documents first: if the process dies between the two writes, the
@@ -100,8 +223,74 @@ func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Comm
 			return err
 		}
 	}
-	if _, err := m.coll.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false)); err != nil {
+	dups, err := insertNew(ctx, m.coll(), inserts)
+	if err != nil {
+		return fmt.Errorf("%s: insert %d documents: %w", m.name, len(inserts), err)
+	}
+	for _, k := range dups {
+		i := insertIdx[k]
+		d, ap, err := m.advance(ctx, order[i], byStream[order[i]])
+		if err != nil {
+			return err
+		}
+		if len(ap) > 0 {
+			writes = append(writes, m.replace(order[i], d))
+		}
+	}
+	if err := writeChunks(ctx, m.coll(), nil, writes); err != nil {
 		return fmt.Errorf("%s: write %d documents: %w", m.name, len(writes), err)
+	}
+	return nil
+}
+
+func (m *streamModel[D, PD]) replace(stream string, d PD) mongo.WriteModel {
+	return mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: stream[len(m.prefix):]}}).SetReplacement(d).SetUpsert(true)
+}
+
+// insertNew inserts docs unordered, 500 at a time, and returns the indexes
+// of those whose _id existed already.
+func insertNew(ctx context.Context, coll *mongo.Collection, docs []any) ([]int, error) {
+	var dups []int
+	for i := 0; i < len(docs); i += 500 {
+		_, err := coll.InsertMany(ctx, docs[i:min(i+500, len(docs))], options.InsertMany().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		switch {
+		case err == nil:
+		case errors.As(err, &bwe) && bwe.WriteConcernError == nil:
+			for _, we := range bwe.WriteErrors {
+				if we.Code != 11000 {
+					return nil, err
+				}
+				dups = append(dups, i+we.Index)
+			}
+		default:
+			return nil, err
+		}
+	}
+	return dups, nil
+}
+
+// handleBuffered folds a batch into the in-memory documents. The database
+// started empty, so a document not in memory is a new one.
+func (m *streamModel[D, PD]) handleBuffered(ctx context.Context, order []string, byStream map[string][]eventstore.Commit) error {
+	var changed []Changed[PD]
+	for _, stream := range order {
+		id := stream[len(m.prefix):]
+		d, ok := m.buf.docs[id]
+		if !ok {
+			d = PD(new(D))
+		}
+		d, applied, err := m.advanceDoc(ctx, stream, d, byStream[stream])
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			m.buf.docs[id], m.buf.dirty[id] = d, true
+			changed = append(changed, Changed[PD]{Doc: d, Applied: applied})
+		}
+	}
+	if m.before != nil && len(changed) > 0 {
+		return m.before(ctx, changed)
 	}
 	return nil
 }
@@ -185,7 +374,7 @@ func fold[D any, PD interface {
 
 func (m *streamModel[D, PD]) find(ctx context.Context, id string) (PD, error) {
 	d := PD(new(D))
-	err := m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(d)
+	err := m.coll().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(d)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, fmt.Errorf("%s: read %s: %w", m.name, id, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -130,8 +131,21 @@ func (c *Consumer) WaitSubscribed(ctx context.Context, groups ...string) error {
 // group's lease.
 func (c *Consumer) Run(ctx context.Context, h Handler) {
 	log := c.opts.Logger.With("group", h.Name())
-	coord.RunLeased(ctx, c.leaser, "consumer:"+h.Name(), coord.RunOptions{TTL: c.opts.LeaseTTL, Logger: log},
+	hold := func(ctx context.Context) bool { return c.paused(ctx, h.Name()) }
+	coord.RunLeased(ctx, c.leaser, "consumer:"+h.Name(), coord.RunOptions{TTL: c.opts.LeaseTTL, Logger: log, Hold: hold, Retry: 250 * time.Millisecond},
 		func(ctx context.Context, fence int64) {
+			ctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go func() { // give the group up when someone pauses it
+				for ctx.Err() == nil {
+					if hold(ctx) {
+						log.Info("relay: group paused; giving up its lease")
+						stop()
+						return
+					}
+					sleep(ctx, 200*time.Millisecond)
+				}
+			}()
 			log.Debug("relay: consuming", "fence", fence)
 			if t, ok := h.(TermAware); ok {
 				t.StartTerm(ctx)
@@ -145,14 +159,89 @@ func (c *Consumer) Run(ctx context.Context, h Handler) {
 		})
 }
 
+// paused reports whether someone holds the group's pause lease.
+func (c *Consumer) paused(ctx context.Context, group string) bool {
+	h, ok := c.leaser.(coord.LeaseHolder)
+	if !ok {
+		return false
+	}
+	owner, _, err := h.Holder(ctx, "pause:"+group)
+	return err == nil && owner != ""
+}
+
+// Exclusive pauses group in every process and returns once this process
+// holds the group's lease, so that only the caller writes what the group
+// writes (a rebuild switching generations). release resumes the group.
+func (c *Consumer) Exclusive(ctx context.Context, group string) (func(), error) {
+	owner := fmt.Sprintf("exclusive-%d", time.Now().UnixNano())
+	ttl := c.opts.LeaseTTL
+	names := []string{"pause:" + group, "consumer:" + group}
+	var held []string
+	giveBack := func() {
+		for _, n := range held {
+			_ = c.leaser.Release(context.WithoutCancel(ctx), n, owner)
+		}
+	}
+	deadline := time.Now().Add(3*ttl + 5*time.Second)
+	for _, n := range names {
+		for {
+			_, ok, err := c.leaser.TryAcquire(ctx, n, owner, ttl)
+			if err == nil && ok {
+				held = append(held, n)
+				break
+			}
+			if ctx.Err() != nil || time.Now().After(deadline) {
+				giveBack()
+				return nil, fmt.Errorf("relay: could not take %s exclusively (err %v)", n, err)
+			}
+			sleep(ctx, 50*time.Millisecond)
+		}
+	}
+	renew, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for renew.Err() == nil {
+			sleep(renew, ttl/3)
+			for _, n := range held {
+				if ok, err := c.leaser.Renew(renew, n, owner, ttl); err == nil && !ok {
+					c.opts.Logger.Warn("relay: exclusive lease lost", "lease", n)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			<-done
+			giveBack()
+		})
+	}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	msgs, err := c.bus.Subscribe(ctx, h.Name())
 	if err != nil {
 		return err
 	}
 	c.markReady(h.Name())
+	commits := make(chan eventstore.Commit, 2*c.opts.MaxBatch)
+	go c.prefetch(ctx, h.Name(), msgs, commits, log)
 	for {
-		batch, open := c.collect(ctx, msgs, log)
+		batch, open := c.collect(ctx, commits)
+		batch = c.unhandled(ctx, h.Name(), batch)
 		if len(batch) > 0 {
 			if err := c.handle(ctx, h, batch, log); err != nil {
 				return err
@@ -164,30 +253,99 @@ func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) err
 	}
 }
 
-// collect takes one message (waiting for it), then whatever follows within
-// Linger, up to MaxBatch. It acknowledges each message as it takes it.
-func (c *Consumer) collect(ctx context.Context, msgs <-chan *message.Message, log *slog.Logger) ([]eventstore.Commit, bool) {
+// prefetch takes messages off the bus while the handler works, so that a
+// slow handler gets big batches: it decodes and acknowledges each and
+// queues the commit (up to twice MaxBatch, then the bus waits). A message
+// that cannot be decoded goes to the dead letters at once.
+func (c *Consumer) prefetch(ctx context.Context, group string, msgs <-chan *message.Message, out chan<- eventstore.Commit, log *slog.Logger) {
+	defer close(out)
+	for m := range msgs {
+		commit, err := bus.Decode(c.reg, m)
+		m.Ack()
+		if err != nil {
+			c.undecodable(ctx, group, m, err, log)
+			continue
+		}
+		select {
+		case out <- commit:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// undecodable dead-letters a message no handler can read (an event this
+// version does not know, a corrupt payload), so that it is not published
+// again forever; an operator retries it after deploying a fix.
+func (c *Consumer) undecodable(ctx context.Context, group string, m *message.Message, cause error, log *slog.Logger) {
+	pos, err := strconv.ParseInt(m.Metadata.Get(bus.MetaPosition), 10, 64)
+	if err != nil || pos <= 0 {
+		log.Error("relay: message without a position dropped", "uuid", m.UUID, "err", cause)
+		return
+	}
+	commit := eventstore.Commit{Position: pos, StreamID: m.Metadata.Get(bus.MetaStream)}
+	if err := c.dead.Add(ctx, group, commit, 1, fmt.Errorf("undecodable: %w", cause)); err != nil {
+		log.Error("relay: dead-letter an undecodable message", "position", pos, "err", err)
+		return
+	}
+	log.Error("relay: undecodable commit sent to dead letters", "position", pos, "err", cause)
+	if err := c.progress.MarkConsumed(ctx, group, pos); err != nil {
+		log.Warn("relay: mark consumed", "position", pos, "err", err)
+	}
+}
+
+// unhandled drops the commits the group has marked handled: a commit is
+// published to every group, and published again when one group lags, so
+// the others see it more than once. One read of the group's progress set
+// per batch; on error the whole batch is kept (handlers are idempotent).
+func (c *Consumer) unhandled(ctx context.Context, group string, batch []eventstore.Commit) []eventstore.Commit {
+	if len(batch) == 0 {
+		return batch
+	}
+	lo, hi := batch[0].Position, batch[0].Position
+	for _, cm := range batch {
+		lo, hi = min(lo, cm.Position), max(hi, cm.Position)
+	}
+	miss, err := c.progress.Missing(ctx, group, lo-1, hi)
+	if err != nil {
+		return batch
+	}
+	todo := make(map[int64]bool, len(miss))
+	for _, p := range miss {
+		todo[p] = true
+	}
+	out := batch[:0]
+	for _, cm := range batch {
+		if todo[cm.Position] {
+			out = append(out, cm)
+		}
+	}
+	return out
+}
+
+// collect waits for one commit, then takes what is queued behind it and
+// what arrives within Linger, up to MaxBatch.
+func (c *Consumer) collect(ctx context.Context, commits <-chan eventstore.Commit) ([]eventstore.Commit, bool) {
 	var batch []eventstore.Commit
-	var timer <-chan time.Time
+	select {
+	case cm, ok := <-commits:
+		if !ok {
+			return nil, false
+		}
+		batch = append(batch, cm)
+	case <-ctx.Done():
+		return nil, false
+	}
+	timer := time.NewTimer(c.opts.Linger)
+	defer timer.Stop()
 	for len(batch) < c.opts.MaxBatch {
 		select {
-		case m, ok := <-msgs:
+		case cm, ok := <-commits:
 			if !ok {
 				return batch, false
 			}
-			commit, err := bus.Decode(c.reg, m)
-			m.Ack()
-			if err != nil {
-				// Nothing can make it decodable; the catch-up publishes
-				// the commit again from the log.
-				log.Error("relay: undecodable message dropped", "uuid", m.UUID, "err", err)
-				continue
-			}
-			batch = append(batch, commit)
-			if timer == nil {
-				timer = time.After(c.opts.Linger)
-			}
-		case <-timer:
+			batch = append(batch, cm)
+		case <-timer.C:
 			return batch, true
 		case <-ctx.Done():
 			return nil, false

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -179,12 +180,16 @@ func (r *Relay) catchUp(ctx context.Context, fence int64) {
 		r.opts.Logger.Warn("relay: load checkpoints", "err", err)
 		return
 	}
-	seen := map[int64]time.Time{} // when a pending position was first noticed
-	sent := map[int64]time.Time{} // when the catch-up last published it
+	st := &passState{
+		seen:     map[int64]time.Time{},
+		sent:     map[int64]time.Time{},
+		advanced: map[string]time.Time{},
+		handled:  map[string]int64{},
+	}
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
 	for {
-		n, err := r.pass(ctx, fence, marks, seen, sent)
+		n, err := r.pass(ctx, fence, marks, st)
 		if err != nil && ctx.Err() == nil {
 			r.opts.Logger.Warn("relay: catch-up pass", "err", err)
 		}
@@ -199,18 +204,36 @@ func (r *Relay) catchUp(ctx context.Context, fence int64) {
 	}
 }
 
+// passState is what the catch-up remembers between passes.
+type passState struct {
+	seen     map[int64]time.Time  // when a pending position was first noticed
+	sent     map[int64]time.Time  // when the catch-up last published it
+	advanced map[string]time.Time // when each group last handled something
+	handled  map[string]int64     // how many positions each group had handled then
+}
+
 // pass looks at positions between the lowest watermark and the head once
 // and publishes what needs it. It returns how many it published.
-func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, seen, sent map[int64]time.Time) (int, error) {
+//
+// A published position a group has not handled is published again only
+// once the group has handled nothing for Redeliver: a group working
+// through a backlog is not sent it a second time, while a lost message is
+// resent once the group has run out of others.
+func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, st *passState) (int, error) {
+	seen, sent := st.seen, st.sent
 	head, err := r.store.Head(ctx)
 	if err != nil {
 		return 0, err
 	}
+	now := time.Now()
 	low := head
 	for _, g := range r.opts.Groups {
 		w, err := r.progress.Consumed(ctx, g, marks[g])
 		if err != nil {
 			return 0, err
+		}
+		if _, ok := st.advanced[g]; !ok {
+			st.advanced[g] = now
 		}
 		if w > marks[g] {
 			if err := r.saveCheckpoint(ctx, g, w, fence); err != nil {
@@ -225,17 +248,26 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 	if err != nil {
 		return 0, err
 	}
-	pending := map[int64]bool{}
+	pending := map[int64]bool{} // someone has yet to handle it
+	stalled := map[int64]bool{} // a group that handled nothing for Redeliver has yet to handle it
 	for _, g := range r.opts.Groups {
 		miss, err := r.progress.Missing(ctx, g, marks[g], hi)
 		if err != nil {
 			return 0, err
 		}
+		// A group counts as working while the number of positions it has
+		// handled grows, even if a slow batch holds its watermark back.
+		if done := hi - int64(len(miss)); done > st.handled[g] {
+			st.handled[g], st.advanced[g] = done, now
+		}
+		still := now.Sub(st.advanced[g]) >= r.opts.Redeliver
 		for _, p := range miss {
 			pending[p] = true
+			if still {
+				stalled[p] = true
+			}
 		}
 	}
-	now := time.Now()
 	isUnpublished := map[int64]bool{}
 	for _, p := range unpublished {
 		isUnpublished[p] = true
@@ -250,7 +282,7 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 		switch {
 		case isUnpublished[p] && now.Sub(first) >= r.opts.Grace:
 			due = append(due, p)
-		case !isUnpublished[p] && now.Sub(later(first, sent[p])) >= r.opts.Redeliver:
+		case !isUnpublished[p] && stalled[p] && now.Sub(later(first, sent[p])) >= r.opts.Redeliver:
 			due = append(due, p)
 		}
 	}
@@ -266,10 +298,21 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 	if len(due) == 0 {
 		return 0, nil
 	}
-	slices.Sort(due)
+	// First publications before redeliveries, then by position, so that
+	// resending to a stalled group never starves the others of new commits.
+	slices.SortFunc(due, func(a, b int64) int {
+		if isUnpublished[a] != isUnpublished[b] {
+			if isUnpublished[a] {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
 	if len(due) > 2000 {
 		due = due[:2000]
 	}
+	slices.Sort(due)
 	commits := make([]eventstore.Commit, 0, len(due))
 	for i := 0; i < len(due); {
 		j := i + 1
