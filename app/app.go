@@ -33,6 +33,7 @@ import (
 	"github.com/seatline/seatline/httpapi"
 	"github.com/seatline/seatline/identity"
 	"github.com/seatline/seatline/mailer"
+	"github.com/seatline/seatline/metrics"
 	"github.com/seatline/seatline/newsletter"
 	"github.com/seatline/seatline/notifications"
 	"github.com/seatline/seatline/payments"
@@ -40,6 +41,7 @@ import (
 	"github.com/seatline/seatline/ratelimit"
 	"github.com/seatline/seatline/relay"
 	"github.com/seatline/seatline/sagas"
+	"github.com/seatline/seatline/timeline"
 )
 
 // App is one running process of the booking engine.
@@ -64,6 +66,8 @@ type App struct {
 	Freshness   *projections.Freshness
 	Generations *projections.Generations
 	Rebuilder   *projections.Rebuilder
+	DeadLetters *relay.DeadLetters
+	Metrics     *metrics.Metrics
 	Index       *projections.ShowIndex
 	SeatHub     *projections.SeatHub
 	Feed        *relay.Feed
@@ -187,8 +191,17 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		a.FirstAdmin = &Credentials{Email: login, Password: pw}
 	}
 
+	a.Metrics = metrics.New()
+	a.Store.OnCommit(func(cs []eventstore.Commit) {
+		n := 0
+		for _, c := range cs {
+			n += len(c.Events)
+		}
+		a.Metrics.Appended(len(cs), n)
+	})
 	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace,
-		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log})
+		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log,
+		Repository: commands.Options{Observe: a.Metrics.Command, OnConflict: a.Metrics.Conflict, OnBatch: a.Metrics.Batch}})
 	// Read models live where their last rebuild put them.
 	a.Generations = projections.NewGenerations(relayDB.Collection("generations"), a.client, a.log)
 	targets := map[string]*projections.Target{}
@@ -213,13 +226,21 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		return a, err
 	}
 	a.Outbox = notifications.NewOutbox(db("_notifications"), a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
+	a.Outbox.OnResult = a.Metrics.Email
 	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), cfg.PaymentTimeout, a.log, hit)
+	a.Payments.OnCall = a.Metrics.Payment
 	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), cfg.ExpiryCheckInterval, a.log)
+	a.Expiry.OnExpired = a.Metrics.HoldExpired
 	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), time.Hour, a.log)
 	a.Handlers = []relay.Handler{
 		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
 		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands, hit),
 		a.Payments, a.Expiry, sagas.NewShowChanges(a.Commands), a.Notify,
+	}
+	if cfg.WrapHandler != nil {
+		for i, h := range a.Handlers {
+			a.Handlers[i] = cfg.WrapHandler(h)
+		}
 	}
 	rt := cfg.Relay
 	if a.redis == nil && rt.Redeliver == 0 {
@@ -234,8 +255,10 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	for g, pos := range marks {
 		a.Freshness.SetFloor(g, pos)
 	}
-	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, relay.NewDeadLetters(relayDB),
-		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log})
+	a.DeadLetters = relay.NewDeadLetters(relayDB)
+	a.Consumer = relay.NewConsumer(a.Bus, a.Store.Registry(), a.leaser, a.progress, a.DeadLetters,
+		relay.ConsumerOptions{LeaseTTL: rt.LeaseTTL, Logger: a.log, Log: a.Store, Hit: hit, Observe: a.Metrics.Handled})
+	a.Metrics.Gauges(a.metricsState, a.log)
 	a.Rebuilder = projections.NewRebuilder(a.Store, relayDB, a.Generations, a.Consumer,
 		append(a.Catalog.Models(), a.Shows.Model(), a.SeatMaps.Model(), a.Bookings.Model()),
 		projections.RebuildOptions{Prefix: cfg.MongoDB, Logger: a.log, OnSwitch: cfg.Rebuild.OnSwitch, DropAfter: cfg.Rebuild.DropAfter,
@@ -252,7 +275,9 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.handler = httpapi.New(httpapi.Deps{
 		CursorKey: cursorKey[:], Index: a.Index, SeatHub: a.SeatHub, Feed: feedWaiter{a}, Log: a.Store, SSEHeartbeat: cfg.SSEHeartbeat,
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
-		Bookings: a.Bookings, Freshness: a.Freshness, Rebuilder: a.Rebuilder, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
+		Bookings: a.Bookings, Freshness: a.Freshness, Rebuilder: a.Rebuilder,
+		Timeline: timeline.Builder{Log: a.Store, Emails: a.Outbox, Calls: a.Payments}, Queues: queues{a},
+		Metrics: a.Metrics, MetricsHandler: a.Metrics.Handler(), MetricsToken: cfg.MetricsToken, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, TrustedProxies: cfg.TrustedProxies,
@@ -283,6 +308,59 @@ func (a *App) connectRedis(ctx context.Context) error {
 	a.leaser, a.progress = r, r
 	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle}, a.log)
 	return err
+}
+
+// metricsState reads what the gauges show: the log head, each group's
+// watermark, pending messages and dead letters, and active holds.
+func (a *App) metricsState(ctx context.Context) (metrics.State, error) {
+	q, err := a.Relay.Queues(ctx, a.DeadLetters)
+	if err != nil {
+		return metrics.State{}, err
+	}
+	st := metrics.State{Head: q.Head, Watermarks: map[string]int64{}, Pending: map[string]int64{}, DeadLetters: map[string]int{}}
+	for _, g := range q.Groups {
+		st.Watermarks[g.Name], st.DeadLetters[g.Name] = g.Checkpoint, g.DeadLetters
+		if q.Mode == "redis" {
+			st.Pending[g.Name] = g.Pending
+		}
+	}
+	st.HoldsActive, err = a.Expiry.Active(ctx)
+	return st, err
+}
+
+// queues shows and works the bus for the API.
+type queues struct{ a *App }
+
+func (q queues) Topic() string { return q.a.Bus.Topic() }
+
+func (q queues) Queues(ctx context.Context) (relay.QueueReport, error) {
+	return q.a.Relay.Queues(ctx, q.a.DeadLetters)
+}
+
+// DeadLetters lists the dead letters with their commits (personal data
+// masked as in timelines).
+func (q queues) DeadLetters(ctx context.Context) ([]relay.DeadLetter, error) {
+	all, err := q.a.DeadLetters.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for i, dl := range all {
+		if c, err := q.a.Store.ReadCommit(ctx, dl.Position); err == nil {
+			for j := range c.Events {
+				c.Events[j].Data = timeline.MaskJSON(c.Events[j].Data)
+			}
+			all[i].Commit = &c
+		}
+	}
+	return all, nil
+}
+
+func (q queues) RetryDeadLetter(ctx context.Context, id string) (relay.DeadLetter, error) {
+	return q.a.DeadLetters.RequestRetry(ctx, id)
+}
+
+func (q queues) RetryAllDeadLetters(ctx context.Context) (int, error) {
+	return q.a.DeadLetters.RequestRetryAll(ctx)
 }
 
 // feedWaiter lets the API wait on the feed, which Start creates.
@@ -482,6 +560,9 @@ func (a *App) ready(ctx context.Context) error {
 		if err := a.redis.Ping(ctx).Err(); err != nil {
 			return errors.New("redis unreachable")
 		}
+	}
+	if err := a.Relay.Healthy(ctx); err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
 }

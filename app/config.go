@@ -15,6 +15,7 @@ import (
 
 	"github.com/seatline/seatline/identity"
 	"github.com/seatline/seatline/projections"
+	"github.com/seatline/seatline/relay"
 )
 
 // Roles a process can run.
@@ -51,6 +52,7 @@ type Config struct {
 	ExpiryCheckInterval  time.Duration // EXPIRY_CHECK_INTERVAL
 	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
 	NewsletterRate       float64       // NEWSLETTER_RATE: campaign emails per second (50)
+	MetricsToken         string        // METRICS_TOKEN: bearer token /metrics asks for (none: open)
 
 	RequireEmailVerification bool                      // REQUIRE_EMAIL_VERIFICATION (true)
 	IPBudget                 int                       // IP_BUDGET: email-sending requests per client address and hour (20)
@@ -65,7 +67,10 @@ type Config struct {
 	AccessTokenTTL time.Duration       // 15m
 	Relay          RelayTuning
 	Rebuild        RebuildTuning
-	Logger         *slog.Logger // overrides the JSON logger on stdout
+	// WrapHandler, if set, wraps every consumer's handler (tests inject
+	// failures with it).
+	WrapHandler func(relay.Handler) relay.Handler
+	Logger      *slog.Logger // overrides the JSON logger on stdout
 }
 
 // RebuildTuning adjusts rebuilds for tests.
@@ -97,6 +102,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Role: or(getenv("ROLE"), RoleAll), RedisPrefix: or(getenv("REDIS_PREFIX"), "seatline:"),
 		SMTPURL: getenv("SMTP_URL"), MailFrom: or(getenv("MAIL_FROM"), "no-reply@seatline.local"),
 		PaymentGateway: or(getenv("PAYMENT_GATEWAY"), "simulator"), PaymentWebhookSecret: getenv("PAYMENT_WEBHOOK_SECRET"),
+		MetricsToken: getenv("METRICS_TOKEN"),
 	}
 	if fp := getenv("FAILPOINTS"); fp != "" {
 		c.Failpoints = strings.Split(fp, ",")
@@ -140,7 +146,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		dst  *time.Duration
 		def  time.Duration
 	}{
-		{"LEASE_TTL", &c.Relay.LeaseTTL, 0}, {"RELAY_REDELIVER", &c.Relay.Redeliver, 0},
+		{"LEASE_TTL", &c.Relay.LeaseTTL, 0}, {"RELAY_REDELIVER", &c.Relay.Redeliver, 0}, {"BUS_CLAIM_IDLE", &c.Relay.ClaimIdle, 0},
 		{"PAYMENT_TIMEOUT", &c.PaymentTimeout, 20 * time.Second}, {"PAYMENT_SIM_SLOW", &c.SimulatorSlowDelay, 5 * time.Second},
 		{"CHECKOUT_GRACE", &c.CheckoutGrace, 5 * time.Minute}, {"REFUND_CUTOFF", &c.RefundCutoff, 2 * time.Hour},
 		{"EXPIRY_CHECK_INTERVAL", &c.ExpiryCheckInterval, time.Second},

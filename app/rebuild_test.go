@@ -233,12 +233,17 @@ func TestRebuildUnderLoad(t *testing.T) {
 	t.Logf("%d reads and %d holds went through during the rebuilds", reads.Load(), len(booked))
 
 	// Readers and projectors are on the new generation; the old one is gone.
+	for _, n := range names {
+		waitFor(t, 30*time.Second, "the old generation of "+n+" dropped", func() bool {
+			return admin.Must(200, "GET", "/admin/projections/"+n+"/rebuild", nil).Body["old_dropped"] == true
+		})
+	}
 	items := admin.Must(200, "GET", "/admin/projections", nil).Body["items"].([]any)
 	for _, it := range items {
 		p := it.(map[string]any)
 		for _, n := range names {
 			if p["name"] == "projection."+n {
-				if p["db"] != final[n]["new_db"] || p["state"] != "live" {
+				if p["db"] != final[n]["new_db"] || p["state"] == "rebuilding" {
 					t.Fatalf("after the rebuild %v", p)
 				}
 				old := testenv.Client(t).Database(final[n]["old_db"].(string))

@@ -40,6 +40,7 @@ type Bus struct {
 	fanOut func() (message.Subscriber, error)
 	logger watermill.LoggerAdapter
 	redis  redis.UniversalClient
+	prefix string
 }
 
 // NewMemory returns the in-process bus. Publish waits until every current
@@ -90,9 +91,10 @@ func NewRedis(c redis.UniversalClient, o RedisOptions, logger *slog.Logger) (*Bu
 	}
 	host, _ := os.Hostname()
 	return &Bus{
-		topic: topic,
-		pub:   pub,
-		redis: c,
+		topic:  topic,
+		pub:    pub,
+		redis:  c,
+		prefix: o.Prefix,
 		newSub: func(group string) (message.Subscriber, error) {
 			return redisstream.NewSubscriber(redisstream.SubscriberConfig{
 				Client:                        c,
@@ -108,6 +110,17 @@ func NewRedis(c redis.UniversalClient, o RedisOptions, logger *slog.Logger) (*Bu
 				// A vanished group (Redis restarted) ends the subscription
 				// so that the consumer subscribes again and recreates it.
 				ShouldStopOnReadErrors: func(err error) bool { return strings.Contains(err.Error(), "NOGROUP") },
+				// Watermill reclaims the pending messages of consumers idle
+				// for ClaimIdle (XPENDING + XCLAIM, what XAUTOCLAIM does in
+				// one call); count each reclaim so operators see it.
+				ShouldClaimPendingMessage: func(xp redis.XPendingExt) bool {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					c.HIncrBy(ctx, o.Prefix+"reclaimed", group, 1)
+					logger.Warn("bus: reclaiming a message of an idle consumer", "group", group, "consumer", xp.Consumer,
+						"id", xp.ID, "idle_ms", xp.Idle.Milliseconds(), "deliveries", xp.RetryCount)
+					return true
+				},
 			}, wl)
 		},
 		fanOut: func() (message.Subscriber, error) {
@@ -168,6 +181,23 @@ func (b *Bus) SubscribeAll(ctx context.Context) (<-chan *message.Message, error)
 		return nil, fmt.Errorf("bus: fan-out subscribe: %w", err)
 	}
 	return ch, nil
+}
+
+// Reclaimed returns how many pending messages each group took over from
+// idle consumers (Redis only).
+func (b *Bus) Reclaimed(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	if b.redis == nil {
+		return out, nil
+	}
+	m, err := b.redis.HGetAll(ctx, b.prefix+"reclaimed").Result()
+	if err != nil {
+		return nil, err
+	}
+	for g, v := range m {
+		out[g], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return out, nil
 }
 
 // Close closes the publisher.

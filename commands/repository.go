@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/seatline/seatline/domain"
 	"github.com/seatline/seatline/eventstore"
@@ -47,6 +50,12 @@ type Options struct {
 	CacheSize     int // aggregates kept in memory (10000)
 	SnapshotEvery int // events between snapshots; 0 disables snapshots (100)
 	Logger        *slog.Logger
+	// Observe, OnConflict and OnBatch report each command's latency, each
+	// decision redone after a concurrent append, and commands per commit
+	// (metrics); the command is the Handlers method that sent it.
+	Observe    func(command string, d time.Duration, err error)
+	OnConflict func(command string)
+	OnBatch    func(commands int)
 }
 
 func (o *Options) defaults() {
@@ -108,6 +117,8 @@ type op[A any] struct {
 	decide func(A) error
 	meta   eventstore.Metadata
 	done   chan opResult
+	name   string    // the command, for metrics
+	start  time.Time // when it was sent
 }
 
 type opResult struct {
@@ -124,7 +135,7 @@ type queue[A any] struct {
 // conflicts) and must not have side effects. A decide that records nothing
 // succeeds without a commit.
 func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error) (Result, error) {
-	o := &op[A]{decide: decide, meta: meta, done: make(chan opResult, 1)}
+	o := &op[A]{decide: decide, meta: meta, done: make(chan opResult, 1), name: caller(), start: time.Now()}
 	r.mu.Lock()
 	q, running := r.queues[id]
 	if !running {
@@ -138,10 +149,30 @@ func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.M
 	}
 	select {
 	case res := <-o.done:
+		if r.opts.Observe != nil {
+			r.opts.Observe(o.name, time.Since(o.start), res.err)
+		}
 		return res.res, res.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
+}
+
+// caller names the Handlers method that called Update, for metrics.
+func caller() string {
+	pc, _, _, ok := runtime.Caller(2)
+	if !ok {
+		return "unknown"
+	}
+	name := runtime.FuncForPC(pc).Name() // .../commands.(*Handlers).HoldSeats[.func1]
+	name = name[strings.LastIndex(name, ".(")+1:]
+	if i := strings.Index(name, ")."); i >= 0 {
+		name = name[i+2:]
+	}
+	if i := strings.Index(name, "."); i >= 0 {
+		name = name[:i]
+	}
+	return name
 }
 
 // drain decides and commits the queued commands of one stream, batch after
@@ -179,6 +210,9 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 			return
 		}
 		c, err := r.log.Append(ctx, stream, e.version, pending)
+		if err == nil && r.opts.OnBatch != nil {
+			r.opts.OnBatch(len(batch))
+		}
 		if err == nil {
 			work.ClearChanges()
 			next := &entry[A]{agg: work, version: c.Version, position: c.Position, snapped: e.snapped}
@@ -200,6 +234,11 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 			return
 		}
 		// Another process appended first: catch up and decide again.
+		if r.opts.OnConflict != nil {
+			for _, o := range batch {
+				r.opts.OnConflict(o.name)
+			}
+		}
 		if e, err = r.catchUp(ctx, id, e, e.version+1); err != nil {
 			finish(batch, opResult{err: err})
 			return

@@ -10,7 +10,9 @@ import (
 
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/domain"
+	"github.com/seatline/seatline/domain/show"
 	"github.com/seatline/seatline/notifications"
+	"github.com/seatline/seatline/projections"
 )
 
 type cancelShowRequest struct {
@@ -59,8 +61,18 @@ func (a *api) patchShow(c *gin.Context) {
 		return
 	}
 	sum := s.Summary()
+	free := 0
+	for _, seat := range s.SeatMap(a.Now()) {
+		if seat.State == show.Free {
+			free++
+		}
+	}
+	status := projections.ShowScheduled
+	if s.Cancelled() {
+		status = projections.ShowCancelled
+	}
 	c.JSON(http.StatusOK, showResponse{ID: id, MovieID: sum.MovieID, VenueID: sum.VenueID, StartsAt: sum.StartsAt, EndsAt: sum.EndsAt,
-		Prices: sum.Prices, Currency: sum.Currency, Capacity: sum.Capacity, Status: "scheduled", Version: res.Version, Position: res.Position})
+		Prices: sum.Prices, Currency: sum.Currency, Capacity: sum.Capacity, Available: free, Status: status, Version: res.Version, Position: res.Position})
 }
 
 type broadcastRequest struct {
@@ -84,7 +96,7 @@ func (a *api) sendBroadcast(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": "queued", "position": res.Position})
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": "queued", "version": res.Version, "position": res.Position})
 }
 
 type broadcastProgress struct {

@@ -88,6 +88,8 @@ func (a *api) createBooking(c *gin.Context) {
 	}
 	if held.Replayed {
 		c.Header("Idempotent-Replayed", "true")
+	} else if a.Metrics != nil {
+		a.Metrics.HoldPlaced()
 	}
 	c.JSON(http.StatusCreated, fromBookingState(held.Booking, held.Result))
 }

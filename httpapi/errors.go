@@ -43,6 +43,7 @@ var (
 	errBadCursor      = &domain.Error{Kind: domain.Invalid, Code: "invalid-cursor", Msg: "the cursor is not one this API handed out"}
 	errNotCaughtUp    = &domain.Error{Kind: domain.Unavailable, Code: "not-caught-up", Msg: "the read model has not reached the requested position yet"}
 	errNoRebuild      = projections.ErrNoRebuild
+	errNotReady       = &domain.Error{Kind: domain.Unavailable, Code: "not-ready", Msg: "a dependency does not answer"}
 	errMethodNotAllow = &domain.Error{Kind: domain.Invalid, Code: "method-not-allowed", Msg: "method not allowed on this resource"}
 )
 

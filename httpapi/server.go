@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/seatline/seatline/payments"
 	"github.com/seatline/seatline/projections"
 	"github.com/seatline/seatline/sagas"
+	"github.com/seatline/seatline/timeline"
 )
 
 // Deps is everything the API calls.
@@ -41,13 +43,19 @@ type Deps struct {
 	Bookings       *projections.Bookings
 	Freshness      *projections.Freshness
 	Rebuilder      *projections.Rebuilder
-	Index          *projections.ShowIndex
-	SeatHub        *projections.SeatHub
-	Feed           interface {
+	Queues         Queues
+	Timeline       interface {
+		Build(ctx context.Context, bookingID string) (timeline.Timeline, bool, error)
+	}
+	Index   *projections.ShowIndex
+	SeatHub *projections.SeatHub
+	Feed    interface {
 		Wait(ctx context.Context, pos int64, timeout time.Duration) bool
 	}
 	Log interface {
 		ReadCommit(ctx context.Context, pos int64) (eventstore.Commit, error)
+		ReadRange(ctx context.Context, from, to int64) ([]eventstore.Commit, error)
+		Head(ctx context.Context) (int64, error)
 	}
 	// SSEHeartbeat is the interval of keep-alive comments on event
 	// streams (15s).
@@ -68,6 +76,14 @@ type Deps struct {
 	Broadcasts interface {
 		Broadcast(ctx context.Context, id string) (sagas.BroadcastDoc, bool, error)
 	}
+	// Metrics records request latencies; MetricsHandler serves /metrics,
+	// behind MetricsToken (a bearer token) when it is set.
+	Metrics interface {
+		HTTP(route, method string, status int, d time.Duration)
+		HoldPlaced()
+	}
+	MetricsHandler http.Handler
+	MetricsToken   string
 	// ReadWait bounds the implicit wait for read models (500ms);
 	// MinPositionWait bounds the wait for an explicit X-Min-Position (2s).
 	ReadWait, MinPositionWait time.Duration
@@ -106,6 +122,8 @@ func New(d Deps) http.Handler {
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", a.metrics)
+	r.GET("/openapi.yaml", a.openAPI)
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/auth/register", a.register)
@@ -160,6 +178,12 @@ func New(d Deps) http.Handler {
 	adm.POST("/notifications", a.sendBroadcast)
 	adm.GET("/notifications/:id", a.getBroadcast)
 	adm.GET("/emails", a.listEmails)
+	adm.GET("/bookings/:id/timeline", a.bookingTimeline)
+	adm.GET("/events", a.listEvents)
+	adm.GET("/queues", a.listQueues)
+	adm.GET("/queues/:topic/dead-letters", a.topic, a.listDeadLetters)
+	adm.POST("/queues/:topic/dead-letters/retry", a.topic, a.retryAllDeadLetters)
+	adm.POST("/queues/:topic/dead-letters/:id/retry", a.topic, a.retryDeadLetter)
 	adm.GET("/projections", a.listProjections)
 	adm.POST("/projections/:name/rebuild", a.rebuildProjection)
 	adm.GET("/projections/:name/rebuild", a.getRebuild)
@@ -193,8 +217,12 @@ func (a *api) requestContext(c *gin.Context) {
 	c.Set(loggerKey, l)
 	start := time.Now()
 	c.Next()
+	d := time.Since(start)
 	l.Debug("http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
-		"ms", float64(time.Since(start).Microseconds())/1000)
+		"ms", float64(d.Microseconds())/1000)
+	if a.Metrics != nil {
+		a.Metrics.HTTP(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
+	}
 }
 
 // recover turns a panic into a 500 without a stack trace for the client.
@@ -223,12 +251,26 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 
 func (a *api) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
+// metrics serves Prometheus metrics, to scrapers that bring the token
+// when METRICS_TOKEN is set.
+func (a *api) metrics(c *gin.Context) {
+	if a.MetricsHandler == nil {
+		fail(c, errNotFound)
+		return
+	}
+	if a.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(c.GetHeader("Authorization")), []byte("Bearer "+a.MetricsToken)) != 1 {
+		fail(c, errUnauthorized)
+		return
+	}
+	a.MetricsHandler.ServeHTTP(c.Writer, c.Request)
+}
+
 func (a *api) readyz(c *gin.Context) {
 	if a.Ready != nil {
 		ctx, cancel := context.WithTimeout(c, 2*time.Second)
 		defer cancel()
 		if err := a.Ready(ctx); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reason": err.Error()})
+			fail(c, errNotReady.Withf("not ready: %v", err))
 			return
 		}
 	}

@@ -101,6 +101,9 @@ type Outbox struct {
 	tmpl    *Templates
 	log     *slog.Logger
 	opts    jobs.Options
+	// OnResult reports each email's outcome: sent, retrying, failed or
+	// skipped (metrics).
+	OnResult func(template, status string)
 }
 
 // NewOutbox returns the outbox stored in db.
@@ -206,7 +209,20 @@ func (o *Outbox) failed(ctx context.Context, rec Record, cause error) error {
 	return fmt.Errorf("send %s: %w", rec.ID, cause)
 }
 
+// Record returns the history of one email by its id.
+func (o *Outbox) Record(ctx context.Context, id string) (Record, bool, error) {
+	var r Record
+	err := o.history.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
 func (o *Outbox) save(ctx context.Context, rec Record) error {
+	if o.OnResult != nil {
+		o.OnResult(rec.Template, rec.Status)
+	}
 	rec.UpdatedAt = time.Now().UTC()
 	_, err := o.history.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, rec, options.Replace().SetUpsert(true))
 	return err

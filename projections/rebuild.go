@@ -61,7 +61,6 @@ const (
 	PhaseScanning   = "scanning"    // the sorted scan of the whole log
 	PhaseCatchingUp = "catching-up" // what was appended meanwhile
 	PhaseSwitching  = "switching"   // projectors paused; last commits, then readers move
-	PhaseDropping   = "dropping-old"
 )
 
 // Rebuild is a rebuild and its progress.
@@ -85,6 +84,7 @@ type Rebuild struct {
 	Percent         float64   `bson:"percent" json:"percent"`
 	ETASeconds      float64   `bson:"eta_seconds" json:"eta_seconds"`
 	CancelRequested bool      `bson:"-" json:"cancel_requested,omitempty"`
+	OldDropped      bool      `bson:"old_dropped" json:"old_dropped"` // the replaced generation is gone
 	Error           string    `bson:"error,omitempty" json:"error,omitempty"`
 	Heartbeat       time.Time `bson:"heartbeat,omitzero" json:"-"`
 }
@@ -308,7 +308,8 @@ func (r *Rebuilder) Run(ctx context.Context) {
 		}
 		for _, req := range reqs {
 			rb, err := r.state(ctx, req)
-			if err != nil || !rb.active() {
+			cleanup := rb.Status == RebuildDone && !rb.OldDropped
+			if err != nil || (!rb.active() && !cleanup) {
 				continue
 			}
 			r.mu.Lock()
@@ -321,7 +322,13 @@ func (r *Rebuilder) Run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.run(ctx, rb)
+				if cleanup {
+					if m, err := r.Model(rb.Projection); err == nil {
+						r.dropOld(ctx, &rb, m, r.opts.Logger.With("projection", rb.Projection, "rebuild", rb.ID))
+					}
+				} else {
+					r.run(ctx, rb)
+				}
 				r.mu.Lock()
 				delete(r.running, rb.ID)
 				r.mu.Unlock()
@@ -346,8 +353,8 @@ func (r *Rebuilder) run(ctx context.Context, rb Rebuild) {
 	if rb.Status == RebuildRunning {
 		rb.Attempt++
 		log.Warn("projections: resuming a rebuild whose runner stopped", "phase", rb.Phase)
-		if rb.Phase == PhaseDropping || (rb.Phase == PhaseSwitching && rb.NewDB != "" && m.Target.DB().Name() == rb.NewDB) {
-			r.dropOld(ctx, &rb, m, log)
+		if rb.Phase == PhaseSwitching && rb.NewDB != "" && m.Target.DB().Name() == rb.NewDB {
+			r.switched(ctx, &rb, m, log) // it had switched already
 			return
 		}
 		if rb.NewDB != "" {
@@ -362,7 +369,7 @@ func (r *Rebuilder) run(ctx context.Context, rb Rebuild) {
 	err = r.build(ctx, &rb, m, newDB, log)
 	switch {
 	case err == nil:
-		r.dropOld(ctx, &rb, m, log)
+		r.switched(ctx, &rb, m, log)
 	case ctx.Err() != nil:
 		// Lease lost or shutting down: the next runner starts again.
 	default:
@@ -418,17 +425,41 @@ func (r *Rebuilder) build(ctx context.Context, rb *Rebuild, m Model, newDB *mong
 		}
 		return nil
 	}
-	err = r.log.Scan(ctx, 0, func(c eventstore.Commit) error {
+	// The scan (reading and decoding) and the folding run side by side.
+	batches := make(chan []eventstore.Commit, 4)
+	applied := make(chan error, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		var err error
+		for bt := range batches {
+			if err == nil {
+				if err = apply(bt); err != nil {
+					stop()
+				}
+			}
+		}
+		applied <- err
+	}()
+	err = r.log.Scan(sctx, 0, func(c eventstore.Commit) error {
 		batch = append(batch, c)
 		if len(batch) < r.opts.Batch {
 			return nil
 		}
-		err := apply(batch)
-		batch = batch[:0]
-		return err
+		select {
+		case batches <- batch:
+		case <-sctx.Done():
+			return sctx.Err()
+		}
+		batch = make([]eventstore.Commit, 0, r.opts.Batch)
+		return nil
 	})
-	if err == nil {
-		err = apply(batch)
+	if err == nil && len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	if aerr := <-applied; aerr != nil {
+		return aerr
 	}
 	if err != nil {
 		return err
@@ -508,10 +539,6 @@ func (r *Rebuilder) build(ctx context.Context, rb *Rebuild, m Model, newDB *mong
 		return err
 	}
 	log.Info("projections: readers switched to the new generation", "db", newDB.Name(), "position", rb.Position, "events", rb.Events)
-	rb.Phase = PhaseDropping
-	if err := r.save(ctx, rb); err != nil {
-		log.Warn("projections: save rebuild progress", "err", err)
-	}
 	time.Sleep(r.opts.SwitchWait)
 	return nil
 }
@@ -567,13 +594,22 @@ func (r *Rebuilder) save(ctx context.Context, rb *Rebuild) error {
 	return err
 }
 
+// switched marks a rebuild done once readers use the new generation, then
+// drops the old one.
+func (r *Rebuilder) switched(ctx context.Context, rb *Rebuild, m Model, log *slog.Logger) {
+	rb.Percent, rb.ETASeconds = 100, 0
+	r.finish(ctx, rb, RebuildDone, nil)
+	log.Info("projections: rebuild done", "events", rb.Events, "events_per_second", int(rb.EventsPerSecond))
+	r.dropOld(ctx, rb, m, log)
+}
+
 // dropOld removes the replaced generation's collections once readers had
-// time to leave it, then marks the rebuild done.
+// time to leave it (DropAfter from the switch).
 func (r *Rebuilder) dropOld(ctx context.Context, rb *Rebuild, m Model, log *slog.Logger) {
 	select {
 	case <-ctx.Done():
 		return
-	case <-time.After(r.opts.DropAfter):
+	case <-time.After(time.Until(rb.FinishedAt.Add(r.opts.DropAfter))):
 	}
 	if rb.OldDB != "" && rb.OldDB != rb.NewDB {
 		old := r.gens.client.Database(rb.OldDB)
@@ -586,9 +622,11 @@ func (r *Rebuilder) dropOld(ctx context.Context, rb *Rebuild, m Model, log *slog
 			_ = old.Drop(ctx)
 		}
 	}
-	rb.Percent, rb.ETASeconds = 100, 0
-	r.finish(ctx, rb, RebuildDone, nil)
-	log.Info("projections: rebuild done", "events", rb.Events, "events_per_second", int(rb.EventsPerSecond))
+	rb.OldDropped = true
+	if err := r.save(ctx, rb); err != nil {
+		log.Warn("projections: save rebuild", "err", err)
+	}
+	log.Info("projections: old generation dropped", "db", rb.OldDB)
 }
 
 func (r *Rebuilder) finish(ctx context.Context, rb *Rebuild, status string, cause error) {

@@ -40,7 +40,17 @@ type ConsumerOptions struct {
 	Backoff     time.Duration // first wait between tries, doubling (100ms)
 	MaxBatch    int           // commits handled together (256)
 	Linger      time.Duration // how long a batch waits for more commits (2ms)
-	Logger      *slog.Logger
+	// Log reads commits that operators retry from the dead letters.
+	Log interface {
+		ReadCommit(ctx context.Context, pos int64) (eventstore.Commit, error)
+	}
+	// Hit is the failpoint hook: "consumer.<group>.before-ack" runs with a
+	// message taken off the bus but not acknowledged yet.
+	Hit func(string)
+	// Observe reports each handled batch: commits, how many of them went
+	// to the dead letters, and how long it took (metrics).
+	Observe func(group string, commits, dead int, d time.Duration)
+	Logger  *slog.Logger
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -61,6 +71,9 @@ func (o *ConsumerOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Hit == nil {
+		o.Hit = func(string) {}
 	}
 }
 
@@ -220,6 +233,14 @@ func (c *Consumer) Exclusive(ctx context.Context, group string) (func(), error) 
 	}, nil
 }
 
+// correlation is the correlation id of a commit's first event, for logs.
+func correlation(c eventstore.Commit) string {
+	if len(c.Events) == 0 {
+		return ""
+	}
+	return c.Events[0].Meta.CorrelationID
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -239,6 +260,7 @@ func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) err
 	c.markReady(h.Name())
 	commits := make(chan eventstore.Commit, 2*c.opts.MaxBatch)
 	go c.prefetch(ctx, h.Name(), msgs, commits, log)
+	lastRetry := time.Now()
 	for {
 		batch, open := c.collect(ctx, commits)
 		batch = c.unhandled(ctx, h.Name(), batch)
@@ -249,6 +271,45 @@ func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) err
 		}
 		if !open {
 			return errors.New("subscription closed")
+		}
+		if time.Since(lastRetry) >= time.Second {
+			lastRetry = time.Now()
+			c.retryDead(ctx, h, log)
+		}
+	}
+}
+
+// retryDead handles again the dead letters of the group that an operator
+// asked to retry: the ones that now succeed leave the dead letters.
+func (c *Consumer) retryDead(ctx context.Context, h Handler, log *slog.Logger) {
+	reqs, err := c.dead.requested(ctx, h.Name())
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("relay: read dead-letter retries", "err", err)
+		}
+		return
+	}
+	for _, dl := range reqs {
+		var commit eventstore.Commit
+		err := errors.New("relay: no log to read the commit from")
+		if c.opts.Log != nil {
+			commit, err = c.opts.Log.ReadCommit(ctx, dl.Position)
+		}
+		if err == nil {
+			err = c.try(ctx, h, []eventstore.Commit{commit}, log)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("relay: dead letter failed again", "position", dl.Position, "err", err)
+			err = c.dead.failedAgain(ctx, dl, c.opts.MaxAttempts, err)
+		} else {
+			log.Info("relay: dead letter handled on retry", "position", dl.Position)
+			err = c.dead.resolved(ctx, dl)
+		}
+		if err != nil {
+			log.Warn("relay: update dead letter", "id", dl.ID, "err", err)
 		}
 	}
 }
@@ -261,6 +322,7 @@ func (c *Consumer) prefetch(ctx context.Context, group string, msgs <-chan *mess
 	defer close(out)
 	for m := range msgs {
 		commit, err := bus.Decode(c.reg, m)
+		c.opts.Hit("consumer." + group + ".before-ack")
 		m.Ack()
 		if err != nil {
 			c.undecodable(ctx, group, m, err, log)
@@ -327,12 +389,16 @@ func (c *Consumer) unhandled(ctx context.Context, group string, batch []eventsto
 // what arrives within Linger, up to MaxBatch.
 func (c *Consumer) collect(ctx context.Context, commits <-chan eventstore.Commit) ([]eventstore.Commit, bool) {
 	var batch []eventstore.Commit
+	idle := time.NewTimer(time.Second) // come back for dead-letter retries
+	defer idle.Stop()
 	select {
 	case cm, ok := <-commits:
 		if !ok {
 			return nil, false
 		}
 		batch = append(batch, cm)
+	case <-idle.C:
+		return nil, true
 	case <-ctx.Done():
 		return nil, false
 	}
@@ -361,6 +427,13 @@ func (c *Consumer) handle(ctx context.Context, h Handler, batch []eventstore.Com
 	start := time.Now()
 	err := c.try(ctx, h, batch, log)
 	log.Debug("relay: batch handled", "commits", len(batch), "ms", time.Since(start).Milliseconds())
+	if c.opts.Observe != nil && (err == nil || len(batch) == 1) && ctx.Err() == nil {
+		dead := 0
+		if err != nil {
+			dead = 1
+		}
+		c.opts.Observe(h.Name(), len(batch), dead, time.Since(start))
+	}
 	if err != nil && len(batch) > 1 && ctx.Err() == nil {
 		for _, one := range batch {
 			if err := c.handle(ctx, h, []eventstore.Commit{one}, log); err != nil {
@@ -377,7 +450,8 @@ func (c *Consumer) handle(ctx context.Context, h Handler, batch []eventstore.Com
 		if derr := c.dead.Add(ctx, h.Name(), commit, c.opts.MaxAttempts, err); derr != nil {
 			return fmt.Errorf("dead-letter %d: %w", commit.Position, derr)
 		}
-		log.Error("relay: commit sent to dead letters", "position", commit.Position, "stream", commit.StreamID, "err", err)
+		log.Error("relay: commit sent to dead letters", "position", commit.Position, "stream", commit.StreamID, "err", err,
+			"correlation_id", correlation(commit))
 	}
 	pos := make([]int64, len(batch))
 	for i, cm := range batch {
@@ -405,7 +479,8 @@ func (c *Consumer) try(ctx context.Context, h Handler, batch []eventstore.Commit
 		if err = h.Handle(ctx, batch); err == nil || ctx.Err() != nil {
 			return err
 		}
-		log.Warn("relay: handler failed", "from", batch[0].Position, "commits", len(batch), "attempt", attempt, "err", err)
+		log.Warn("relay: handler failed", "from", batch[0].Position, "commits", len(batch), "attempt", attempt, "err", err,
+			"correlation_id", correlation(batch[0]))
 		if attempt < c.opts.MaxAttempts {
 			select {
 			case <-time.After(wait):

@@ -3,6 +3,7 @@ package relay
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -382,6 +383,24 @@ func (r *Relay) saveCheckpoint(ctx context.Context, group string, pos, fence int
 		checkpointDoc{Group: group, Position: pos, Fence: fence, Updated: time.Now().UTC()},
 		options.Replace().SetUpsert(true))
 	return err
+}
+
+// Healthy reports whether some process runs the catch-up (holds the relay
+// lease): without one, commits a crashed writer left unpublished would
+// wait.
+func (r *Relay) Healthy(ctx context.Context) error {
+	h, ok := r.leaser.(coord.LeaseHolder)
+	if !ok {
+		return nil
+	}
+	owner, _, err := h.Holder(ctx, "relay")
+	if err != nil {
+		return err
+	}
+	if owner == "" {
+		return errors.New("no process runs the relay catch-up")
+	}
+	return nil
 }
 
 // Stats are counters of one process's relay.

@@ -34,6 +34,8 @@ type Expiry struct {
 	queue    *jobs.Queue[expiryJob]
 	interval time.Duration
 	log      *slog.Logger
+	// OnExpired reports each hold the saga expired (metrics).
+	OnExpired func()
 
 	mu     sync.Mutex
 	delays []time.Duration // how late expiries ran, for measurement
@@ -101,7 +103,17 @@ func (x *Expiry) expire(ctx context.Context, j jobs.Job[expiryJob]) error {
 	}
 	_, err := x.cmd.ExpireBooking(ctx, j.Payload.BookingID, eventstore.Metadata{
 		CorrelationID: j.Payload.Meta.Correlation, CausationID: j.Payload.Meta.Causation, Actor: "saga:" + ExpirySaga})
+	if err == nil && x.OnExpired != nil {
+		x.OnExpired()
+	}
 	return err
+}
+
+// Active counts the holds whose deadline the saga waits for (a scan of
+// its jobs: for metrics and admin pages).
+func (x *Expiry) Active(ctx context.Context) (int64, error) {
+	st, err := x.queue.Stats(ctx)
+	return int64(st.Pending), err
 }
 
 // Delays returns how late (after their deadline) the recent expiry jobs

@@ -116,6 +116,20 @@ func (n *Notify) handle(ctx context.Context, c eventstore.Commit, i int, e event
 	return n.toHolder(ctx, id+":"+tmpl, tmpl, c.StreamID[len(booking.StreamPrefix):], reason, time.Time{}, false)
 }
 
+// EmailIDs returns the ids under which the saga queues the emails that the
+// i-th event of c causes for a booking (the outbox keeps its history under
+// the same ids), for timelines.
+func EmailIDs(c eventstore.Commit, i int, bookingID string) []string {
+	e := c.Events[i]
+	if _, ok := e.Event.(show.Rescheduled); ok {
+		return []string{c.EventID(i) + ":" + bookingID}
+	}
+	if tmpl, ok := bookingTemplates[e.Name]; ok {
+		return []string{c.EventID(i) + ":" + tmpl}
+	}
+	return nil
+}
+
 // toHolder queues an email to a booking's owner; onlyLive skips bookings
 // that ended.
 func (n *Notify) toHolder(ctx context.Context, id, tmpl, bookingID, reason string, previous time.Time, onlyLive bool) error {

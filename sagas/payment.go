@@ -37,9 +37,12 @@ type Payment struct {
 	charges  *jobs.Queue[chargeJob]
 	refunds  *jobs.Queue[refundJob]
 	attempts *mongo.Collection
-	timeout  time.Duration
-	log      *slog.Logger
-	hit      func(string)
+	calls    *mongo.Collection // one record per gateway call, for timelines
+	// OnCall reports each gateway call's kind and outcome (metrics).
+	OnCall  func(kind, outcome string)
+	timeout time.Duration
+	log     *slog.Logger
+	hit     func(string)
 }
 
 type chargeJob struct {
@@ -74,6 +77,7 @@ func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database,
 		charges:  jobs.New[chargeJob](db.Collection("charge_jobs"), log),
 		refunds:  jobs.New[refundJob](db.Collection("refund_jobs"), log),
 		attempts: db.Collection("charge_attempts"),
+		calls:    db.Collection("gateway_calls"),
 	}
 }
 
@@ -143,9 +147,16 @@ func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 		return nil // never charged, and it is too late to
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	start := time.Now()
 	ch, err := p.gw.Charge(cctx, payments.ChargeRequest{IdempotencyKey: "booking:" + job.BookingID + ":charge",
 		Reference: job.BookingID, Token: job.Token, Amount: job.Amount, Currency: job.Currency})
 	cancel()
+	call := GatewayCall{BookingID: job.BookingID, Kind: "charge", Attempt: j.Attempts + 1, At: start.UTC(), Causation: job.Meta.Causation,
+		Correlation: job.Meta.Correlation, Millis: time.Since(start).Milliseconds(), ChargeID: ch.ID, Outcome: ch.Status, Reason: ch.DeclineReason}
+	if err != nil {
+		call.Outcome, call.Error = "error", err.Error()
+	}
+	p.recordCall(ctx, call)
 	if err != nil {
 		if errors.Is(err, payments.ErrTransient) || errors.Is(err, context.DeadlineExceeded) {
 			return err // retried with the same key
@@ -185,14 +196,69 @@ func (p *Payment) refund(ctx context.Context, j jobs.Job[refundJob]) error {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	start := time.Now()
 	rf, err := p.gw.Refund(cctx, payments.RefundRequest{IdempotencyKey: "booking:" + j.Payload.BookingID + ":refund",
 		ChargeID: st.Payment.ChargeID, Amount: st.Payment.RefundAmount})
 	cancel()
+	call := GatewayCall{BookingID: j.Payload.BookingID, Kind: "refund", Attempt: j.Attempts + 1, At: start.UTC(), Causation: j.Payload.Meta.Causation,
+		Correlation: j.Payload.Meta.Correlation, Millis: time.Since(start).Milliseconds(), ChargeID: st.Payment.ChargeID, RefundID: rf.ID, Outcome: "succeeded"}
+	if err != nil {
+		call.Outcome, call.Error = "error", err.Error()
+	}
+	p.recordCall(ctx, call)
 	if err != nil {
 		return err
 	}
 	_, err = p.cmd.RecordRefund(ctx, j.Payload.BookingID, rf.ID, j.Payload.Meta.metadata())
 	return err
+}
+
+// GatewayCall records one call to the payment gateway.
+type GatewayCall struct {
+	ID          string    `bson:"_id" json:"-"`
+	BookingID   string    `bson:"booking_id" json:"booking_id"`
+	Kind        string    `bson:"kind" json:"kind"` // charge or refund
+	Attempt     int       `bson:"attempt" json:"attempt"`
+	At          time.Time `bson:"at" json:"at"`
+	Millis      int64     `bson:"ms" json:"ms"`
+	Outcome     string    `bson:"outcome" json:"outcome"` // succeeded, declined, error
+	Reason      string    `bson:"reason,omitempty" json:"reason,omitempty"`
+	Error       string    `bson:"error,omitempty" json:"error,omitempty"`
+	ChargeID    string    `bson:"charge_id,omitempty" json:"charge_id,omitempty"`
+	RefundID    string    `bson:"refund_id,omitempty" json:"refund_id,omitempty"`
+	Correlation string    `bson:"correlation_id" json:"correlation_id"`
+	Causation   string    `bson:"causation_id" json:"causation_id"`
+}
+
+// recordCall keeps a gateway call under <booking>:<kind>:<attempt>, so a
+// booking's calls are found by _id. A failure to record is only logged.
+func (p *Payment) recordCall(ctx context.Context, c GatewayCall) {
+	if p.OnCall != nil {
+		p.OnCall(c.Kind, c.Outcome)
+	}
+	c.ID = fmt.Sprintf("%s:%s:%d", c.BookingID, c.Kind, c.Attempt)
+	if _, err := p.calls.InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
+		p.log.Warn("payment: record gateway call", "booking", c.BookingID, "err", err)
+	}
+}
+
+// Calls returns a booking's gateway calls in order.
+func (p *Payment) Calls(ctx context.Context, bookingID string) ([]GatewayCall, error) {
+	var out []GatewayCall
+	for _, kind := range []string{"charge", "refund"} {
+		for n := 1; ; n++ {
+			var c GatewayCall
+			err := p.calls.FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%s:%s:%d", bookingID, kind, n)}}).Decode(&c)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // Jobs returns the counts of the charge and refund queues, for monitoring.

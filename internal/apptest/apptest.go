@@ -7,14 +7,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
 	"github.com/seatline/seatline/app"
+	"github.com/seatline/seatline/httpapi"
 	"github.com/seatline/seatline/identity"
 	"github.com/seatline/seatline/internal/testenv"
 )
@@ -141,8 +151,11 @@ func (c *Client) Do(method, path string, body any, headers ...string) Response {
 }
 
 // Try is Do that returns transport errors (a server that went away)
-// instead of failing the test; it may be called from any goroutine.
+// instead of failing the test; it may be called from any goroutine. A
+// response that does not match httpapi/openapi.yaml is a test error (see
+// checkContract).
 func (c *Client) Try(method, path string, body any, headers ...string) (Response, error) {
+	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -177,11 +190,100 @@ func (c *Client) Try(method, path string, body any, headers ...string) (Response
 	if err != nil {
 		return Response{}, err
 	}
+	c.checkContract(resp, raw)
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		_ = json.Unmarshal(raw, &r.Body)
 	}
 	return r, nil
+}
+
+// contract is httpapi/openapi.yaml as a router, built on first use and
+// shared by every client of the test binary.
+var contract struct {
+	once   sync.Once
+	router routers.Router
+	err    error
+}
+
+func contractRouter() (routers.Router, error) {
+	contract.once.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(httpapi.OpenAPI())
+		if err == nil {
+			err = doc.Validate(loader.Context)
+		}
+		if err == nil {
+			contract.router, err = gorillamux.NewRouter(doc)
+		}
+		if err != nil {
+			contract.err = fmt.Errorf("apptest: httpapi/openapi.yaml: %w", err)
+		}
+	})
+	return contract.router, contract.err
+}
+
+// checkContract reports, as a test error, a response that does not match
+// httpapi/openapi.yaml: a route or status the document does not describe,
+// or a JSON body or documented header that does not fit its schema. Only
+// responses are checked, not requests. Non-JSON bodies (event streams,
+// HTML pages, the YAML document) are not validated, but their status and
+// content type must be documented. A 404 or 405 of a route the API does
+// not have is fine, and so are redirects that leave the API's host.
+// Benchmarks skip the check, which would skew their timings.
+func (c *Client) checkContract(resp *http.Response, raw []byte) {
+	c.t.Helper()
+	if _, bench := c.t.(*testing.B); bench {
+		return
+	}
+	req := resp.Request
+	if req.Method == http.MethodHead {
+		return
+	}
+	first := req // before any redirect
+	for first.Response != nil {
+		first = first.Response.Request
+	}
+	if first.URL.Host != req.URL.Host {
+		return
+	}
+	name := req.Method + " " + req.URL.RequestURI()
+	router, err := contractRouter()
+	if err != nil {
+		c.t.Errorf("%s: status %d: %v", name, resp.StatusCode, err)
+		return
+	}
+	route, params, err := router.FindRoute(req)
+	switch {
+	case errors.Is(err, routers.ErrPathNotFound) && resp.StatusCode == http.StatusNotFound,
+		errors.Is(err, routers.ErrMethodNotAllowed) && resp.StatusCode == http.StatusMethodNotAllowed:
+		return
+	case err != nil:
+		c.t.Errorf("%s: status %d: no operation in httpapi/openapi.yaml: %v", name, resp.StatusCode, err)
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: !isJSON,
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()}}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Options:                opts,
+	}
+	in.SetBodyBytes(raw)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		c.t.Errorf("%s: status %d does not match httpapi/openapi.yaml: %v\nbody: %.2000s", name, resp.StatusCode, err, raw)
+		return
+	}
+	if !isJSON && len(raw) > 0 {
+		if rr := route.Operation.Responses.Status(resp.StatusCode); rr != nil && rr.Value != nil && rr.Value.Content.Get(ct) == nil {
+			c.t.Errorf("%s: status %d: httpapi/openapi.yaml does not document the content type %q", name, resp.StatusCode, ct)
+		}
+	}
 }
 
 // Must sends a request and fails the test unless the status is want.
