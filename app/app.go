@@ -199,7 +199,11 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		a.Metrics.Appended(len(cs), n)
 	})
-	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace,
+	var now func() time.Time
+	if cfg.ClockSkew != 0 {
+		now = func() time.Time { return time.Now().Add(cfg.ClockSkew).UTC().Truncate(time.Millisecond) }
+	}
+	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace, Now: now, ClockTolerance: cfg.ClockTolerance,
 		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log,
 		Repository: commands.Options{Observe: a.Metrics.Command, OnConflict: a.Metrics.Conflict, OnBatch: a.Metrics.Batch}})
 	// Read models live where their last rebuild put them.
@@ -215,7 +219,9 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Shows = projections.NewShows(targets[projections.ShowsProjection], a.Store)
 	a.SeatMaps = projections.NewSeatMaps(targets[projections.SeatMapsProjection], a.Store)
 	a.Bookings = projections.NewBookings(targets[projections.BookingsProjection], a.Store)
-	a.Freshness = projections.NewFreshness(a.progress)
+	a.Freshness = projections.NewFreshness(a.progress, func(ctx context.Context) (map[string]int64, error) {
+		return a.Relay.Checkpoints(ctx)
+	})
 	gateway := a.gateway(db("_simulator"))
 	hit := failpoints(cfg.Failpoints)
 	if a.sender, err = a.mailer(); err != nil {
@@ -247,7 +253,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		rt.Redeliver = 3 * time.Second // in-process redelivery is cheap
 	}
 	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, relayDB, relay.Options{
-		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Duplicate: rt.Duplicate, Logger: a.log})
+		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Duplicate: rt.Duplicate, Reorder: rt.Reorder, Logger: a.log})
 	marks, err := a.Relay.Checkpoints(ctx)
 	if err != nil {
 		return a, err
@@ -304,24 +310,38 @@ func (a *App) connectRedis(ctx context.Context) error {
 	if prefix == "" {
 		prefix = "seatline:"
 	}
+	// Every process of a deployment must spread commits over the same
+	// partitions, or some would publish where nobody consumes.
+	parts := max(1, a.cfg.Partitions)
+	if _, err := a.redis.SetNX(ctx, prefix+"partitions", parts, 0).Result(); err != nil {
+		return fmt.Errorf("app: Redis: %w", err)
+	}
+	if have, err := a.redis.Get(ctx, prefix+"partitions").Int(); err != nil {
+		return fmt.Errorf("app: Redis: %w", err)
+	} else if have != parts {
+		return fmt.Errorf("app: PARTITIONS is %d but this deployment (REDIS_PREFIX %q) uses %d; start every process with the same value", parts, prefix, have)
+	}
 	r := coord.NewRedis(a.redis, prefix)
 	a.leaser, a.progress = r, r
-	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle}, a.log)
+	a.Bus, err = bus.NewRedis(a.redis, bus.RedisOptions{Prefix: prefix, ClaimIdle: a.cfg.Relay.ClaimIdle, Partitions: a.cfg.Partitions}, a.log)
 	return err
 }
 
 // metricsState reads what the gauges show: the log head, each group's
 // watermark, pending messages and dead letters, and active holds.
 func (a *App) metricsState(ctx context.Context) (metrics.State, error) {
-	q, err := a.Relay.Queues(ctx, a.DeadLetters)
+	qs, err := a.Relay.Queues(ctx, a.DeadLetters)
 	if err != nil {
 		return metrics.State{}, err
 	}
-	st := metrics.State{Head: q.Head, Watermarks: map[string]int64{}, Pending: map[string]int64{}, DeadLetters: map[string]int{}}
-	for _, g := range q.Groups {
-		st.Watermarks[g.Name], st.DeadLetters[g.Name] = g.Checkpoint, g.DeadLetters
-		if q.Mode == "redis" {
-			st.Pending[g.Name] = g.Pending
+	st := metrics.State{Watermarks: map[string]int64{}, Pending: map[string]int64{}, DeadLetters: map[string]int{}}
+	for _, q := range qs {
+		st.Head = q.Head
+		for _, g := range q.Groups {
+			st.Watermarks[g.Name], st.DeadLetters[g.Name] = g.Checkpoint, g.DeadLetters
+			if q.Mode == "redis" {
+				st.Pending[g.Name] += g.Pending
+			}
 		}
 	}
 	st.HoldsActive, err = a.Expiry.Active(ctx)
@@ -333,7 +353,7 @@ type queues struct{ a *App }
 
 func (q queues) Topic() string { return q.a.Bus.Topic() }
 
-func (q queues) Queues(ctx context.Context) (relay.QueueReport, error) {
+func (q queues) Queues(ctx context.Context) ([]relay.QueueReport, error) {
 	return q.a.Relay.Queues(ctx, q.a.DeadLetters)
 }
 

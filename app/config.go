@@ -53,6 +53,9 @@ type Config struct {
 	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
 	NewsletterRate       float64       // NEWSLETTER_RATE: campaign emails per second (50)
 	MetricsToken         string        // METRICS_TOKEN: bearer token /metrics asks for (none: open)
+	Partitions           int           // PARTITIONS: bus streams per consumer group, spread over workers (1)
+	ClockSkew            time.Duration // CLOCK_SKEW: tests only, shifts this process's clock for decisions
+	ClockTolerance       time.Duration // CLOCK_TOLERANCE (2s): holds count as live this long past their deadline for decisions, covering clock skew between processes
 
 	RequireEmailVerification bool                      // REQUIRE_EMAIL_VERIFICATION (true)
 	IPBudget                 int                       // IP_BUDGET: email-sending requests per client address and hour (20)
@@ -85,6 +88,8 @@ type RelayTuning struct {
 	Grace, Redeliver, ClaimIdle, LeaseTTL time.Duration
 	// Duplicate publishes every commit twice (tests of idempotence).
 	Duplicate bool
+	// Reorder publishes batches shuffled and again later (tests of order).
+	Reorder bool
 }
 
 // Embedded reports whether the process runs its own FerretDB.
@@ -124,6 +129,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("IP_BUDGET: %q is not a positive integer", s))
 		}
 	}
+	if s := getenv("PARTITIONS"); s != "" {
+		var err error
+		if c.Partitions, err = strconv.Atoi(s); err != nil || c.Partitions < 1 || c.Partitions > 64 {
+			errs = append(errs, fmt.Errorf("PARTITIONS: %q is not an integer from 1 to 64", s))
+		}
+	}
+	if s := getenv("CLOCK_SKEW"); s != "" {
+		var err error
+		if c.ClockSkew, err = time.ParseDuration(s); err != nil {
+			errs = append(errs, fmt.Errorf("CLOCK_SKEW: %q is not a duration", s))
+		}
+	}
 	if s := getenv("NEWSLETTER_RATE"); s != "" {
 		var err error
 		if c.NewsletterRate, err = strconv.ParseFloat(s, 64); err != nil || c.NewsletterRate <= 0 {
@@ -149,7 +166,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"LEASE_TTL", &c.Relay.LeaseTTL, 0}, {"RELAY_REDELIVER", &c.Relay.Redeliver, 0}, {"BUS_CLAIM_IDLE", &c.Relay.ClaimIdle, 0},
 		{"PAYMENT_TIMEOUT", &c.PaymentTimeout, 20 * time.Second}, {"PAYMENT_SIM_SLOW", &c.SimulatorSlowDelay, 5 * time.Second},
 		{"CHECKOUT_GRACE", &c.CheckoutGrace, 5 * time.Minute}, {"REFUND_CUTOFF", &c.RefundCutoff, 2 * time.Hour},
-		{"EXPIRY_CHECK_INTERVAL", &c.ExpiryCheckInterval, time.Second},
+		{"EXPIRY_CHECK_INTERVAL", &c.ExpiryCheckInterval, time.Second}, {"CLOCK_TOLERANCE", &c.ClockTolerance, 2 * time.Second},
 	}
 	for _, d := range durations {
 		if *d.dst, err = duration(getenv(d.name), d.def); err != nil || *d.dst < 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/seatline/seatline/app"
 	"github.com/seatline/seatline/internal/apptest"
 	"github.com/seatline/seatline/internal/invariants"
+	"github.com/seatline/seatline/projections"
 )
 
 // load makes each user hold perUser single seats of show one after the
@@ -119,9 +120,17 @@ func readModelsMatchLog(t *testing.T, e *apptest.Engine, shows []string, made ma
 		if err != nil {
 			t.Fatal(err)
 		}
-		listed, _, err := e.App.Bookings.ListByUser(ctx, first.Owner(), "", 100, now)
-		if err != nil {
-			t.Fatal(err)
+		var listed []projections.Booking
+		for cursor := ""; ; {
+			page, next, err := e.App.Bookings.ListByUser(ctx, first.Owner(), cursor, 100, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed = append(listed, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
 		var got []string
 		for _, b := range listed {

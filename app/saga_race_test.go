@@ -25,8 +25,21 @@ import (
 // applied twice would skew.
 func TestEveryEventDeliveredTwice(t *testing.T) {
 	t.Parallel()
+	badDeliveries(t, func(c *app.Config) { c.Relay.Duplicate = true })
+}
+
+// TestReorderedDeliveries runs the same flows with every batch of commits
+// published shuffled, and once more up to 300ms later, after newer
+// commits: consumers see commits of a stream out of order and stale ones
+// after fresh ones, and each effect still happens once.
+func TestReorderedDeliveries(t *testing.T) {
+	t.Parallel()
+	badDeliveries(t, func(c *app.Config) { c.Relay.Reorder = true })
+}
+
+func badDeliveries(t *testing.T, knob func(*app.Config)) {
 	e := paymentEngine(t, func(c *app.Config) {
-		c.Relay.Duplicate = true
+		knob(c)
 		c.HoldTTL, c.CheckoutGrace = 3*time.Second, time.Second
 	})
 	show := apptest.Show(t, e.Admin(t), 1, 8)

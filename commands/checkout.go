@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/seatline/seatline/domain/booking"
@@ -100,11 +102,20 @@ func (h *Handlers) RecordRefund(ctx context.Context, bookingID, refundID string,
 	})
 }
 
+// ClockTolerance is how long past a deadline expiries wait (Config).
+func (h *Handlers) ClockTolerance() time.Duration { return h.cfg.ClockTolerance }
+
 // ExpireBooking records that a booking passed its deadline unpaid, and
 // then the expiry of its hold on the show. A booking that was paid (or is
 // being confirmed) keeps its seats; a deadline that moved changes nothing.
 func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, meta eventstore.Metadata) (Result, error) {
-	res, err := h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error { return b.Expire(h.cfg.Now()) })
+	res, err := h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
+		now := h.cfg.Now()
+		if now.Before(b.Deadline().Add(h.cfg.ClockTolerance)) {
+			return nil
+		}
+		return b.Expire(now)
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -112,7 +123,9 @@ func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, meta eve
 	if err != nil || !b.Exists() || b.State().Status != booking.StatusExpired {
 		return res, err
 	}
-	rel, err := h.shows.Update(ctx, b.ShowID(), meta, func(s *show.Show) error { return s.ExpireHold(bookingID, h.cfg.Now()) })
+	rel, err := h.shows.Update(ctx, b.ShowID(), meta, func(s *show.Show) error {
+		return s.WithClockTolerance(h.cfg.ClockTolerance).ExpireHold(bookingID, h.cfg.Now())
+	})
 	if err != nil {
 		return Result{}, err
 	}

@@ -19,9 +19,14 @@ type Config struct {
 	CheckoutGrace      time.Duration // how much checkout extends the hold, once
 	RefundCutoff       time.Duration // confirmed bookings cancel with a refund until this long before the show
 	MaxSeatsPerBooking int
-	Now                func() time.Time
-	Logger             *slog.Logger
-	Repository         Options
+	// ClockTolerance is how long after its deadline a hold or an unpaid
+	// booking is still treated as live by this process: another process
+	// that set the deadline may have a clock up to this much behind, and
+	// seats must never be freed before their deadline.
+	ClockTolerance time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
+	Repository     Options
 }
 
 // Handlers handles every command. It is safe for concurrent use.

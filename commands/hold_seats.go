@@ -49,7 +49,7 @@ func (h *Handlers) HoldSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
 	var placement booking.Placement
 	_, err := h.shows.Update(ctx, cmd.ShowID, cmd.Meta, func(s *show.Show) error {
 		now := h.cfg.Now()
-		if err := s.Hold(cmd.BookingID, cmd.UserID, cmd.Seats, now, now.Add(h.cfg.HoldTTL), h.cfg.MaxSeatsPerBooking); err != nil {
+		if err := s.WithClockTolerance(h.cfg.ClockTolerance).Hold(cmd.BookingID, cmd.UserID, cmd.Seats, now, now.Add(h.cfg.HoldTTL), h.cfg.MaxSeatsPerBooking); err != nil {
 			return err
 		}
 		hold, _ := s.HoldOf(cmd.BookingID)

@@ -201,8 +201,26 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 		finish(batch, opResult{err: err})
 		return
 	}
+	fresh := false // e was read from the log during this batch
 	for attempt := 0; ; attempt++ {
 		work, errs, pending := r.decideAll(e, batch)
+		if !fresh && len(pending) == 0 {
+			// Decisions that append nothing (refusals, no-ops) were made on
+			// the cached state, which another process may have moved on
+			// from (a hold this process never saw): an append would catch
+			// that by its expected version, nothing else does. Decide again
+			// on the log's latest before answering.
+			fresh = true
+			latest, err := r.catchUp(ctx, id, e, 0)
+			if err != nil {
+				finish(batch, opResult{err: err})
+				return
+			}
+			if latest.version != e.version {
+				e = latest
+				continue
+			}
+		}
 		if len(pending) == 0 {
 			for i, o := range batch {
 				o.done <- opResult{res: Result{Version: e.version, Position: e.position}, err: errs[i]}
@@ -243,6 +261,7 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 			finish(batch, opResult{err: err})
 			return
 		}
+		fresh = true
 	}
 }
 

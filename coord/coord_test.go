@@ -2,6 +2,7 @@ package coord_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,5 +139,41 @@ func TestALeaseIsRenewedWhileHeldAndLostWhenTakenOver(t *testing.T) {
 				t.Fatal("the old holder kept running after losing the lease")
 			}
 		})
+	}
+}
+
+// TestPreferredSpreadsEveryGroup checks that the partitions of each group
+// go round the members (no member more than one above another), that all
+// members agree whatever order they list each other in, and that groups
+// do not all start at the same member.
+func TestPreferredSpreadsEveryGroup(t *testing.T) {
+	members := []string{"w-c", "w-a", "w-b"}
+	reversed := []string{"w-b", "w-a", "w-c"}
+	firsts := map[string]bool{}
+	for g := range 12 {
+		group := fmt.Sprintf("group-%d", g)
+		count := map[string]int{}
+		for p := range 4 {
+			m := coord.Preferred(members, group, p)
+			if m != coord.Preferred(reversed, group, p) {
+				t.Fatalf("%s/%d: members disagree on the owner", group, p)
+			}
+			count[m]++
+		}
+		if len(count) != 3 {
+			t.Fatalf("%s: partitions went to %v", group, count)
+		}
+		for m, n := range count {
+			if n < 1 || n > 2 {
+				t.Fatalf("%s: %s owns %d of 4 partitions", group, m, n)
+			}
+		}
+		firsts[coord.Preferred(members, group, 0)] = true
+	}
+	if len(firsts) < 2 {
+		t.Fatalf("every group starts at the same member: %v", firsts)
+	}
+	if coord.Preferred(nil, "g", 0) != "" {
+		t.Fatal("no members should prefer no one")
 	}
 }

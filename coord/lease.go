@@ -28,7 +28,10 @@ type RunOptions struct {
 	Retry time.Duration // wait between attempts to acquire (1s)
 	// Hold, if set, keeps this process from acquiring while it reports
 	// true (checked before each attempt).
-	Hold   func(ctx context.Context) bool
+	Hold func(ctx context.Context) bool
+	// Owner names the holder (a process), for monitoring; a random suffix
+	// is added.
+	Owner  string
 	Logger *slog.Logger
 }
 
@@ -48,6 +51,9 @@ func RunLeased(ctx context.Context, l Leaser, name string, o RunOptions, fn func
 		o.Logger = slog.Default()
 	}
 	owner := newOwner()
+	if o.Owner != "" {
+		owner = o.Owner + "/" + owner
+	}
 	for ctx.Err() == nil {
 		if o.Hold != nil && o.Hold(ctx) {
 			sleep(ctx, o.Retry)

@@ -12,6 +12,8 @@ type Memory struct {
 	leases map[string]memLease
 	fences map[string]int64
 	sets   map[string]*bitset
+
+	members memMembers
 }
 
 type memLease struct {

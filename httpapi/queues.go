@@ -13,7 +13,7 @@ import (
 // Queues is what the API needs to show and work the bus.
 type Queues interface {
 	Topic() string
-	Queues(ctx context.Context) (relay.QueueReport, error)
+	Queues(ctx context.Context) ([]relay.QueueReport, error)
 	DeadLetters(ctx context.Context) ([]relay.DeadLetter, error)
 	RetryDeadLetter(ctx context.Context, id string) (relay.DeadLetter, error)
 	RetryAllDeadLetters(ctx context.Context) (int, error)
@@ -25,7 +25,8 @@ var errUnknownTopic = errNotFound.Withf("no such topic").With("field", "topic")
 // or its short name ("events"). It is the middleware of those routes.
 func (a *api) topic(c *gin.Context) {
 	t, key := c.Param("topic"), a.Queues.Topic()
-	if t != key && !strings.HasSuffix(key, ":"+t) && !(t == "events" && strings.HasSuffix(key, "events")) {
+	base, _, _ := strings.Cut(t, ".") // a partition's stream names its topic too
+	if t != key && !strings.HasPrefix(t, key+".") && !strings.HasSuffix(key, ":"+base) && !(base == "events" && strings.HasSuffix(key, "events")) {
 		fail(c, errUnknownTopic) // aborts
 		return
 	}
@@ -40,7 +41,7 @@ func (a *api) listQueues(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": []relay.QueueReport{q}})
+	c.JSON(http.StatusOK, gin.H{"items": q})
 }
 
 // listDeadLetters shows the commits consumer groups gave up on, with the

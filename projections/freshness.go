@@ -13,17 +13,36 @@ import (
 // what read-your-writes waits on.
 type Freshness struct {
 	progress coord.Progress
+	floors   func(context.Context) (map[string]int64, error)
 	mu       sync.Mutex
 	marks    map[string]int64
+	floorsAt time.Time
 }
 
-// NewFreshness returns a Freshness over the consumer progress.
-func NewFreshness(p coord.Progress) *Freshness {
-	return &Freshness{progress: p, marks: map[string]int64{}}
+// NewFreshness returns a Freshness over the consumer progress. floors, if
+// not nil, reads durable checkpoints (the relay's, in MongoDB): the
+// progress in Redis is a cache that a Redis restart empties, and the
+// checkpoints, read at most every half second, keep the watermarks from
+// falling back to zero then.
+func NewFreshness(p coord.Progress, floors func(context.Context) (map[string]int64, error)) *Freshness {
+	return &Freshness{progress: p, floors: floors, marks: map[string]int64{}}
 }
 
 // Watermark returns the position up to which group has handled every commit.
 func (f *Freshness) Watermark(ctx context.Context, group string) (int64, error) {
+	f.mu.Lock()
+	due := f.floors != nil && time.Since(f.floorsAt) >= 500*time.Millisecond
+	if due {
+		f.floorsAt = time.Now()
+	}
+	f.mu.Unlock()
+	if due {
+		if marks, err := f.floors(ctx); err == nil {
+			for g, pos := range marks {
+				f.SetFloor(g, pos)
+			}
+		}
+	}
 	f.mu.Lock()
 	from := f.marks[group]
 	f.mu.Unlock()

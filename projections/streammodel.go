@@ -65,10 +65,10 @@ func (m *streamModel[D, PD]) Name() string { return m.name }
 
 func (m *streamModel[D, PD]) coll() *mongo.Collection { return m.target.DB().Collection(m.collection) }
 
-// StartTerm implements relay.TermAware: a process that takes the projector
-// over first moves to the model's current generation, so that it never
-// writes into one a rebuild replaced.
-func (m *streamModel[D, PD]) StartTerm(ctx context.Context) {
+// Refresh implements relay.Refresher: a process that takes the projector
+// (or one of its partitions) over first moves to the model's current
+// generation, so that it never writes into one a rebuild replaced.
+func (m *streamModel[D, PD]) Refresh(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := m.target.Refresh(ctx); err == nil {
 			return

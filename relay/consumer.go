@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,11 +28,19 @@ type Handler interface {
 }
 
 // TermAware handlers are told when this process starts consuming their
-// group under a new lease term. ctx ends with the term: work a handler
-// starts for the term (a queue of durable jobs, timers) must stop then,
-// because another process may take the group over.
+// group under a new lease term (of partition 0, when the group is
+// partitioned, so that the work runs once). ctx ends with the term: work a
+// handler starts for the term (a queue of durable jobs, timers) must stop
+// then, because another process may take the group over.
 type TermAware interface {
 	StartTerm(ctx context.Context)
+}
+
+// Refresher handlers are asked to refresh their state before consuming
+// any partition of their group under a new lease term (a projector moves
+// to its model's current generation).
+type Refresher interface {
+	Refresh(ctx context.Context)
 }
 
 // ConsumerOptions tune consumption.
@@ -95,12 +105,18 @@ type Consumer struct {
 
 	mu    sync.Mutex
 	ready map[string]chan struct{}
+
+	member   string // this process in partition assignment
+	beatOnce sync.Once
+	alive    []string // live members, cached
+	aliveAt  time.Time
 }
 
 // NewConsumer returns a consumer runner.
 func NewConsumer(b *bus.Bus, reg *eventstore.Registry, l coord.Leaser, p coord.Progress, dead *DeadLetters, o ConsumerOptions) *Consumer {
 	o.defaults()
-	return &Consumer{bus: b, reg: reg, leaser: l, progress: p, dead: dead, opts: o, ready: map[string]chan struct{}{}}
+	return &Consumer{bus: b, reg: reg, leaser: l, progress: p, dead: dead, opts: o, ready: map[string]chan struct{}{},
+		member: fmt.Sprintf("worker-%d-%d", os.Getpid(), time.Now().UnixNano())}
 }
 
 func (c *Consumer) readyChan(group string) chan struct{} {
@@ -143,33 +159,151 @@ func (c *Consumer) WaitSubscribed(ctx context.Context, groups ...string) error {
 // Run consumes for h until ctx ends, whenever this process holds the
 // group's lease.
 func (c *Consumer) Run(ctx context.Context, h Handler) {
-	log := c.opts.Logger.With("group", h.Name())
-	hold := func(ctx context.Context) bool { return c.paused(ctx, h.Name()) }
-	coord.RunLeased(ctx, c.leaser, "consumer:"+h.Name(), coord.RunOptions{TTL: c.opts.LeaseTTL, Logger: log, Hold: hold, Retry: 250 * time.Millisecond},
+	c.startHeartbeat(ctx)
+	var wg sync.WaitGroup
+	for p := range c.bus.Partitions() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.runPartition(ctx, h, p)
+		}()
+	}
+	wg.Wait()
+}
+
+// leaseName is the lease of one partition of a group.
+func (c *Consumer) leaseName(group string, partition int) string {
+	if c.bus.Partitions() <= 1 {
+		return "consumer:" + group
+	}
+	return "consumer:" + group + ":" + strconv.Itoa(partition)
+}
+
+// runPartition consumes one partition of a group whenever this process
+// holds its lease. A process does not take a lease that another live
+// worker is preferred for (coord.Preferred over the live members), and
+// gives one up when its preferred worker appears, so that partitions and
+// groups spread over the workers; a lease left free for a few seconds is
+// taken by anyone.
+func (c *Consumer) runPartition(ctx context.Context, h Handler, partition int) {
+	group := h.Name()
+	lease := c.leaseName(group, partition)
+	log := c.opts.Logger.With("group", group)
+	if c.bus.Partitions() > 1 {
+		log = log.With("partition", partition)
+	}
+	var freeSince time.Time
+	hold := func(ctx context.Context) bool {
+		if c.paused(ctx, group) {
+			return true
+		}
+		pref, many := c.preferred(ctx, group, partition)
+		if !many || pref == c.member {
+			return false
+		}
+		if owner, _, err := c.holder(ctx, lease); err != nil || owner != "" {
+			freeSince = time.Time{}
+			return true
+		}
+		if freeSince.IsZero() {
+			freeSince = time.Now()
+		}
+		return time.Since(freeSince) < 3*time.Second // its preferred worker has not come for it
+	}
+	coord.RunLeased(ctx, c.leaser, lease, coord.RunOptions{TTL: c.opts.LeaseTTL, Logger: log, Hold: hold, Retry: 250 * time.Millisecond, Owner: c.member},
 		func(ctx context.Context, fence int64) {
+			// Held now: once given up, wait again for the preferred worker
+			// rather than taking the lease straight back, which would starve it.
+			freeSince = time.Time{}
 			ctx, stop := context.WithCancel(ctx)
 			defer stop()
-			go func() { // give the group up when someone pauses it
+			go func() { // give the lease up when paused, or to the worker preferred for it
 				for ctx.Err() == nil {
-					if hold(ctx) {
+					if c.paused(ctx, group) {
 						log.Info("relay: group paused; giving up its lease")
 						stop()
 						return
 					}
-					sleep(ctx, 200*time.Millisecond)
+					if pref, many := c.preferred(ctx, group, partition); many && pref != c.member {
+						log.Info("relay: handing the lease to the worker preferred for it", "to", pref)
+						stop()
+						return
+					}
+					sleep(ctx, time.Second)
 				}
 			}()
 			log.Debug("relay: consuming", "fence", fence)
-			if t, ok := h.(TermAware); ok {
+			if r, ok := h.(Refresher); ok {
+				r.Refresh(ctx)
+			}
+			if t, ok := h.(TermAware); ok && partition == 0 {
 				t.StartTerm(ctx)
 			}
 			for ctx.Err() == nil {
-				if err := c.consume(ctx, h, log); err != nil && ctx.Err() == nil {
+				if err := c.consume(ctx, h, partition, log); err != nil && ctx.Err() == nil {
 					log.Warn("relay: subscription ended", "err", err)
 					time.Sleep(500 * time.Millisecond)
 				}
 			}
 		})
+}
+
+// startHeartbeat makes this process a live member for partition
+// assignment while ctx lasts (once per process).
+func (c *Consumer) startHeartbeat(ctx context.Context) {
+	c.beatOnce.Do(func() {
+		m, ok := c.leaser.(coord.Members)
+		if !ok {
+			return
+		}
+		// A member is alive for one lease TTL after its last beat, so a dead
+		// worker stops being preferred about when its leases expire.
+		ttl := c.opts.LeaseTTL
+		every := min(time.Second, ttl/4)
+		_ = m.Heartbeat(ctx, c.member, ttl)
+		go func() {
+			for ctx.Err() == nil {
+				sleep(ctx, every)
+				if err := m.Heartbeat(ctx, c.member, ttl); err != nil && ctx.Err() == nil {
+					c.opts.Logger.Warn("relay: heartbeat", "err", err)
+				}
+			}
+		}()
+	})
+}
+
+// preferred returns the live member a group partition should go to, and whether
+// there is more than one member (else anyone may take anything). The
+// member list is cached for a second.
+func (c *Consumer) preferred(ctx context.Context, group string, partition int) (string, bool) {
+	m, ok := c.leaser.(coord.Members)
+	if !ok {
+		return "", false
+	}
+	c.mu.Lock()
+	alive, fresh := c.alive, time.Since(c.aliveAt) < time.Second
+	c.mu.Unlock()
+	if !fresh {
+		list, err := m.Alive(ctx)
+		if err != nil {
+			return "", false
+		}
+		if !slices.Contains(list, c.member) {
+			list = append(list, c.member)
+		}
+		c.mu.Lock()
+		c.alive, c.aliveAt, alive = list, time.Now(), list
+		c.mu.Unlock()
+	}
+	return coord.Preferred(alive, group, partition), len(alive) > 1
+}
+
+func (c *Consumer) holder(ctx context.Context, lease string) (string, time.Duration, error) {
+	h, ok := c.leaser.(coord.LeaseHolder)
+	if !ok {
+		return "", 0, nil
+	}
+	return h.Holder(ctx, lease)
 }
 
 // paused reports whether someone holds the group's pause lease.
@@ -188,7 +322,10 @@ func (c *Consumer) paused(ctx context.Context, group string) bool {
 func (c *Consumer) Exclusive(ctx context.Context, group string) (func(), error) {
 	owner := fmt.Sprintf("exclusive-%d", time.Now().UnixNano())
 	ttl := c.opts.LeaseTTL
-	names := []string{"pause:" + group, "consumer:" + group}
+	names := []string{"pause:" + group}
+	for p := range c.bus.Partitions() {
+		names = append(names, c.leaseName(group, p))
+	}
 	var held []string
 	giveBack := func() {
 		for _, n := range held {
@@ -250,13 +387,30 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) error {
+func (c *Consumer) consume(ctx context.Context, h Handler, partition int, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs, err := c.bus.Subscribe(ctx, h.Name())
+	msgs, err := c.bus.Subscribe(ctx, h.Name(), partition)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// Wait for the subscription to close: the bus then has handed what
+		// it read but nobody acknowledged back for the lease's next holder.
+		cancel()
+		t := time.NewTimer(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case _, ok := <-msgs:
+				if !ok {
+					return
+				}
+			case <-t.C:
+				return
+			}
+		}
+	}()
 	c.markReady(h.Name())
 	commits := make(chan eventstore.Commit, 2*c.opts.MaxBatch)
 	go c.prefetch(ctx, h.Name(), msgs, commits, log)
@@ -274,14 +428,14 @@ func (c *Consumer) consume(ctx context.Context, h Handler, log *slog.Logger) err
 		}
 		if time.Since(lastRetry) >= time.Second {
 			lastRetry = time.Now()
-			c.retryDead(ctx, h, log)
+			c.retryDead(ctx, h, partition, log)
 		}
 	}
 }
 
 // retryDead handles again the dead letters of the group that an operator
 // asked to retry: the ones that now succeed leave the dead letters.
-func (c *Consumer) retryDead(ctx context.Context, h Handler, log *slog.Logger) {
+func (c *Consumer) retryDead(ctx context.Context, h Handler, partition int, log *slog.Logger) {
 	reqs, err := c.dead.requested(ctx, h.Name())
 	if err != nil {
 		if ctx.Err() == nil {
@@ -290,6 +444,9 @@ func (c *Consumer) retryDead(ctx context.Context, h Handler, log *slog.Logger) {
 		return
 	}
 	for _, dl := range reqs {
+		if c.bus.Partition(dl.StreamID) != partition {
+			continue // another partition's consumer handles it
+		}
 		var commit eventstore.Commit
 		err := errors.New("relay: no log to read the commit from")
 		if c.opts.Log != nil {

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
@@ -44,45 +45,68 @@ type ConsumerReport struct {
 	InactiveMS int64  `json:"inactive_ms"`
 }
 
-// Queues reports the stream, each group's progress, pending messages,
-// consumers, dead letters and reclaims.
-func (r *Relay) Queues(ctx context.Context, dead *DeadLetters) (QueueReport, error) {
+// Queues reports each stream (one per partition), each group's progress,
+// pending messages, consumers, dead letters and reclaims. Checkpoints,
+// lag, dead letters and reclaims are per group, so every partition's
+// report shows the same figures for them.
+func (r *Relay) Queues(ctx context.Context, dead *DeadLetters) ([]QueueReport, error) {
 	head, err := r.store.Head(ctx)
 	if err != nil {
-		return QueueReport{}, err
+		return nil, err
 	}
-	rep := QueueReport{Topic: r.bus.Topic(), Mode: "in-process", Head: head, Relay: r.Stats()}
 	marks, err := r.Checkpoints(ctx)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
 	deadCounts, err := dead.Counts(ctx)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
 	reclaimed, err := r.bus.Reclaimed(ctx)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
+	watermarks := map[string]int64{}
+	for _, g := range r.opts.Groups {
+		if watermarks[g], err = r.progress.Consumed(ctx, g, marks[g]); err != nil {
+			return nil, err
+		}
+	}
+	var out []QueueReport
+	for p := range r.bus.Partitions() {
+		rep, err := r.partitionReport(ctx, p, head, watermarks, deadCounts, reclaimed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rep)
+	}
+	return out, nil
+}
+
+func (r *Relay) partitionReport(ctx context.Context, p int, head int64, watermarks map[string]int64, deadCounts map[string]int, reclaimed map[string]int64) (QueueReport, error) {
+	key := r.bus.PartitionTopic(p)
+	rep := QueueReport{Topic: key, Mode: "in-process", Head: head, Relay: r.Stats()}
 	groups := map[string]*GroupReport{}
 	for _, g := range r.opts.Groups {
-		w, err := r.progress.Consumed(ctx, g, marks[g])
-		if err != nil {
-			return rep, err
-		}
+		w := watermarks[g]
 		gr := GroupReport{Name: g, Checkpoint: w, LagCommits: max(0, head-w), DeadLetters: deadCounts[g], Reclaimed: reclaimed[g], Consumers: []ConsumerReport{}}
 		if h, ok := r.leaser.(coord.LeaseHolder); ok {
-			gr.Holder, _, _ = h.Holder(ctx, "consumer:"+g)
+			lease := "consumer:" + g
+			if r.bus.Partitions() > 1 {
+				lease += ":" + strconv.Itoa(p)
+			}
+			gr.Holder, _, _ = h.Holder(ctx, lease)
 		}
 		rep.Groups = append(rep.Groups, gr)
-		groups[g] = &rep.Groups[len(rep.Groups)-1]
+	}
+	for i := range rep.Groups {
+		groups[rep.Groups[i].Name] = &rep.Groups[i]
 	}
 	rc := r.bus.Redis()
 	if rc == nil {
 		return rep, nil
 	}
 	rep.Mode = "redis"
-	key := r.bus.Topic()
 	info, err := rc.XInfoStream(ctx, key).Result()
 	if err != nil && !isNoStream(err) {
 		return rep, err
@@ -106,9 +130,9 @@ func (r *Relay) Queues(ctx context.Context, dead *DeadLetters) (QueueReport, err
 			gr.Consumers = append(gr.Consumers, ConsumerReport{Name: c.Name, Pending: c.Pending, IdleMS: c.Idle.Milliseconds(), InactiveMS: c.Inactive.Milliseconds()})
 		}
 		if xg.Pending > 0 {
-			p, err := rc.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: xg.Name, Start: "-", End: "+", Count: 1}).Result()
-			if err == nil && len(p) > 0 {
-				gr.OldestPendingMS = p[0].Idle.Milliseconds()
+			pe, err := rc.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: xg.Name, Start: "-", End: "+", Count: 1}).Result()
+			if err == nil && len(pe) > 0 {
+				gr.OldestPendingMS = pe[0].Idle.Milliseconds()
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -39,7 +40,11 @@ type Options struct {
 	// Duplicate publishes every commit twice: a test knob that proves
 	// consumers have no double effects.
 	Duplicate bool
-	Logger    *slog.Logger
+	// Reorder publishes each batch shuffled, and a shuffled copy of it
+	// again up to 300ms later, after newer commits: a test knob that
+	// proves consumers tolerate commits out of order and stale.
+	Reorder bool
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -152,12 +157,26 @@ func (r *Relay) publishLoop(ctx context.Context) {
 	}
 }
 
-// publish puts commits on the bus and marks them published. A failure is
-// logged and left to the catch-up.
-func (r *Relay) publish(ctx context.Context, cs []eventstore.Commit) {
+// chaos applies the test knobs to a batch about to be published: it
+// publishes the extra copies and returns the batch to publish.
+func (r *Relay) chaos(cs []eventstore.Commit) []eventstore.Commit {
 	if r.opts.Duplicate {
 		_ = r.bus.Publish(cs...)
 	}
+	if !r.opts.Reorder {
+		return cs
+	}
+	shuffled := slices.Clone(cs)
+	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	late := slices.Clone(shuffled)
+	time.AfterFunc(time.Duration(rand.IntN(300))*time.Millisecond, func() { _ = r.bus.Publish(late...) })
+	return shuffled
+}
+
+// publish puts commits on the bus and marks them published. A failure is
+// logged and left to the catch-up.
+func (r *Relay) publish(ctx context.Context, cs []eventstore.Commit) {
+	cs = r.chaos(cs)
 	if err := r.bus.Publish(cs...); err != nil {
 		r.opts.Logger.Warn("relay: publish failed; the catch-up will retry", "err", err, "from", cs[0].Position)
 		return
@@ -327,9 +346,7 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 		commits = append(commits, cs...)
 		i = j
 	}
-	if r.opts.Duplicate {
-		_ = r.bus.Publish(commits...)
-	}
+	commits = r.chaos(commits)
 	if err := r.bus.Publish(commits...); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)
 	}

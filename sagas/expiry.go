@@ -84,7 +84,8 @@ func (x *Expiry) Handle(ctx context.Context, batch []eventstore.Commit) error {
 			}
 			job := expiryJob{BookingID: id, Meta: meta{Correlation: e.Meta.CorrelationID, Causation: c.EventID(i)}}
 			key := "expire:" + id + ":" + strconv.FormatInt(deadline.UnixMilli(), 10)
-			if _, err := x.queue.Add(ctx, key, deadline, job); err != nil {
+			// Due once the deadline has passed on every clock.
+			if _, err := x.queue.Add(ctx, key, deadline.Add(x.cmd.ClockTolerance()), job); err != nil {
 				return fmt.Errorf("%s: commit %d: %w", ExpirySaga, c.Position, err)
 			}
 		}

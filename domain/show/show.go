@@ -43,6 +43,23 @@ var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
 type Show struct {
 	domain.Recorder
 	s State
+	// tolerance is how long after its deadline a hold still counts as
+	// live for this process's decisions (see WithClockTolerance).
+	tolerance time.Duration
+}
+
+// WithClockTolerance makes holds count as live for d after their deadline
+// when this show decides (a new hold on their seats, an expiry), so that
+// a process whose clock runs up to d ahead of the one that set a deadline
+// never frees seats before it. It returns s.
+func (s *Show) WithClockTolerance(d time.Duration) *Show {
+	s.tolerance = d
+	return s
+}
+
+// live reports whether hold h still owns its seats at now.
+func (s *Show) live(h Hold, now time.Time) bool {
+	return h.Sold || now.Before(h.Until.Add(s.tolerance))
 }
 
 // State is everything a Show knows; it is what snapshots store.
@@ -175,7 +192,7 @@ func (s *Show) Hold(b, user string, seats []string, now, deadline time.Time, max
 	if err := s.checkSeatList(seats, maxSeats); err != nil {
 		return err
 	}
-	if h, ok := s.s.Holds[b]; ok && (h.Sold || now.Before(h.Until)) {
+	if h, ok := s.s.Holds[b]; ok && s.live(h, now) {
 		if sameSet(h.Seats, seats) {
 			return nil
 		}
@@ -188,8 +205,7 @@ func (s *Show) Hold(b, user string, seats []string, now, deadline time.Time, max
 		if !held {
 			continue
 		}
-		h := s.s.Holds[owner]
-		if h.Sold || now.Before(h.Until) {
+		if s.live(s.s.Holds[owner], now) {
 			taken = append(taken, id)
 		} else {
 			expire[owner] = true
@@ -319,7 +335,7 @@ func (s *Show) Bookings() []string {
 // passed and it was not bought. Anything else is left alone.
 func (s *Show) ExpireHold(b string, now time.Time) error {
 	h, ok := s.s.Holds[b]
-	if !ok || h.Sold || now.Before(h.Until) {
+	if !ok || s.live(h, now) {
 		return nil
 	}
 	s.record(HoldExpired{BookingID: b, Seats: slices.Clone(h.Seats)})

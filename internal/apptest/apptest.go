@@ -39,7 +39,8 @@ const (
 type Options struct {
 	DB          string // database name; engines with the same name share data
 	Redis       bool   // use Redis Streams (else the in-process bus)
-	RedisPrefix string // engines with the same prefix share a bus
+	RedisPrefix string // engines with the same prefix share a bus (default: a bus of its own)
+	RedisURL    string // another Redis than the suite's (a fault test's own)
 	HoldTTL     time.Duration
 	Mail        bool   // send email to the test Mailpit (else to the log)
 	Gateway     string // PAYMENT_GATEWAY (default: the built-in simulator)
@@ -72,7 +73,13 @@ func Start(t testing.TB, o Options) *Engine {
 		Relay:  app.RelayTuning{Grace: 300 * time.Millisecond, Redeliver: 2 * time.Second, ClaimIdle: 2 * time.Second, LeaseTTL: 2 * time.Second},
 	}
 	if o.Redis {
+		if o.RedisPrefix == "" { // a bus of its own
+			_, o.RedisPrefix = testenv.Redis(t)
+		}
 		cfg.RedisURL = testenv.RedisURL()
+		if o.RedisURL != "" {
+			cfg.RedisURL = o.RedisURL
+		}
 		cfg.RedisPrefix = o.RedisPrefix
 	}
 	if o.Mail {

@@ -1,0 +1,108 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatline/seatline/app"
+	"github.com/seatline/seatline/internal/apptest"
+	"github.com/seatline/seatline/internal/testenv"
+)
+
+// holders counts the consumer-group partitions each process holds, from
+// /admin/queues (lease owners are "<process>/<random>").
+func holders(t *testing.T, admin *apptest.Client) (map[string]int, int) {
+	t.Helper()
+	count, total := map[string]int{}, 0
+	for _, q := range admin.Must(200, "GET", "/admin/queues", nil).Body["items"].([]any) {
+		for _, g := range q.(map[string]any)["groups"].([]any) {
+			total++
+			if h, _ := g.(map[string]any)["holder"].(string); h != "" {
+				proc, _, _ := strings.Cut(h, "/")
+				count[proc]++
+			}
+		}
+	}
+	return count, total
+}
+
+// TestWorkersShareAndTakeOverPartitions runs two worker processes with
+// four partitions per consumer group: the 40 group partitions spread over
+// both (each holds two of every group's four), bookings flow, and when one
+// worker is killed the other takes every partition over and bookings
+// still reach the read models.
+func TestWorkersShareAndTakeOverPartitions(t *testing.T) {
+	t.Parallel()
+	bin := testenv.Bookingd(t)
+	_, prefix := testenv.Redis(t)
+	db := testenv.DBName(t)
+	api := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, Tune: func(c *app.Config) {
+		c.Role = app.RoleAPI
+		c.Partitions = 4
+		fastLeases(c)
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env := append(childEnv(t, db, prefix, app.RoleWorker), "PARTITIONS=4")
+	a := testenv.Start(t, bin, env)
+	b := testenv.Start(t, bin, env)
+	for _, w := range []*testenv.Process{a, b} {
+		if !w.WaitOutput(ctx, "worker running") {
+			t.Fatalf("worker did not start:\n%s", w.Output())
+		}
+	}
+	admin := api.Admin(t)
+	last := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("last partitions held: %s", last)
+		}
+	}()
+	waitFor(t, 30*time.Second, "the partitions spread over both workers", func() bool {
+		count, total := holders(t, admin)
+		last = fmt.Sprint(count)
+		if total != 40 || len(count) != 2 {
+			return false
+		}
+		for _, n := range count {
+			if n != total/2 { // each its share of every group
+				return false
+			}
+		}
+		return true
+	})
+	count, _ := holders(t, admin)
+	t.Logf("partitions held: %v", count)
+	show := apptest.Show(t, admin, 4, 10)
+	user, _ := api.NewUser(t)
+	book := func(seat string) {
+		t.Helper()
+		r := user.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{seat}})
+		waitFor(t, 30*time.Second, "booking "+seat+" projected", func() bool {
+			g := user.Do("GET", "/bookings/"+r.Body["id"].(string), nil)
+			return g.Status == 200 && g.Body["status"] == "held"
+		})
+	}
+	for i := range 8 {
+		book(fmt.Sprintf("A%d", i+1))
+	}
+	a.Kill()
+	waitFor(t, 45*time.Second, "the surviving worker holding every partition", func() bool {
+		count, total := holders(t, admin)
+		return len(count) == 1 && func() bool {
+			for _, n := range count {
+				return n == total
+			}
+			return false
+		}()
+	})
+	for i := range 8 {
+		book(fmt.Sprintf("B%d", i+1))
+	}
+	if st := seatStateMap(user.Must(200, "GET", "/shows/"+show+"/seats", nil).Body); st["A1"] != "held" || st["B8"] != "held" || st["C1"] != "free" {
+		t.Fatalf("seat map after the takeover: A1 %s B8 %s C1 %s", st["A1"], st["B8"], st["C1"])
+	}
+}
