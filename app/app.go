@@ -236,6 +236,12 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), cfg.PaymentTimeout, a.log, hit)
 	a.Payments.OnCall = a.Metrics.Payment
 	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), cfg.ExpiryCheckInterval, a.log)
+	if cfg.Partitions > 1 {
+		// Jobs are added by whichever worker consumes a commit's partition
+		// and run by the holder of partition 0, which must look for them.
+		a.Payments.SetRescan(500 * time.Millisecond)
+		a.Expiry.SetRescan(time.Second)
+	}
 	a.Expiry.OnExpired = a.Metrics.HoldExpired
 	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), time.Hour, a.log)
 	a.Handlers = []relay.Handler{

@@ -10,6 +10,7 @@ import (
 	"github.com/seatline/seatline/app"
 	"github.com/seatline/seatline/internal/apptest"
 	"github.com/seatline/seatline/internal/testenv"
+	"github.com/seatline/seatline/payments"
 )
 
 // holders counts the consumer-group partitions each process holds, from
@@ -33,13 +34,14 @@ func holders(t *testing.T, admin *apptest.Client) (map[string]int, int) {
 // four partitions per consumer group: the 40 group partitions spread over
 // both (each holds two of every group's four), bookings flow, and when one
 // worker is killed the other takes every partition over and bookings
-// still reach the read models.
+// still reach the read models. Payments and expiries are handled whichever
+// worker consumes their commits.
 func TestWorkersShareAndTakeOverPartitions(t *testing.T) {
 	t.Parallel()
 	bin := testenv.Bookingd(t)
 	_, prefix := testenv.Redis(t)
 	db := testenv.DBName(t)
-	api := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, Tune: func(c *app.Config) {
+	api := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, HoldTTL: 8 * time.Second, Tune: func(c *app.Config) {
 		c.Role = app.RoleAPI
 		c.Partitions = 4
 		fastLeases(c)
@@ -89,6 +91,30 @@ func TestWorkersShareAndTakeOverPartitions(t *testing.T) {
 	for i := range 8 {
 		book(fmt.Sprintf("A%d", i+1))
 	}
+	// Payments and expiries whose commits land in partitions of either
+	// worker: the job runners (in partition 0's holder) must find the jobs
+	// the other worker added.
+	var paid []string
+	seat := func(i int) string { return fmt.Sprintf("%c%d", 'C'+i/10, 1+i%10) } // C1…C10, D1…D6
+	for i := range 16 {
+		id := user.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{seat(i)}}).Body["id"].(string)
+		if i%2 == 0 { // the odd ones are left to expire
+			user.Must(202, "POST", "/bookings/"+id+"/checkout", map[string]any{"payment_token": payments.TokenApprove})
+			paid = append(paid, id)
+		}
+	}
+	for _, id := range paid {
+		waitBooking(t, user, id, 30*time.Second, status("confirmed"))
+	}
+	waitFor(t, 30*time.Second, "every unpaid hold expired on the show", func() bool {
+		st := seatStateMap(user.Must(200, "GET", "/shows/"+show+"/seats", nil).Body)
+		for i := 1; i < 16; i += 2 {
+			if st[seat(i)] != "free" {
+				return false
+			}
+		}
+		return true
+	})
 	a.Kill()
 	waitFor(t, 45*time.Second, "the surviving worker holding every partition", func() bool {
 		count, total := holders(t, admin)
@@ -102,7 +128,8 @@ func TestWorkersShareAndTakeOverPartitions(t *testing.T) {
 	for i := range 8 {
 		book(fmt.Sprintf("B%d", i+1))
 	}
-	if st := seatStateMap(user.Must(200, "GET", "/shows/"+show+"/seats", nil).Body); st["A1"] != "held" || st["B8"] != "held" || st["C1"] != "free" {
-		t.Fatalf("seat map after the takeover: A1 %s B8 %s C1 %s", st["A1"], st["B8"], st["C1"])
+	// A1 was held long before, and expired: the survivor runs the expiries.
+	if st := seatStateMap(user.Must(200, "GET", "/shows/"+show+"/seats", nil).Body); st["A1"] != "free" || st["B8"] != "held" || st["C1"] != "sold" || st["D10"] != "free" {
+		t.Fatalf("seat map after the takeover: A1 %s B8 %s C1 %s D10 %s", st["A1"], st["B8"], st["C1"], st["D10"])
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/seatline/seatline/eventstore"
 )
@@ -131,12 +133,26 @@ func newBuffer[PD any]() *docBuffer[PD] {
 	return &docBuffer[PD]{docs: map[string]PD{}, dirty: map[string]bool{}, stored: map[string]bool{}}
 }
 
-// maxUpdates is the most update statements sent in one command. FerretDB
+// maxUpdates is the most update statements sent in one command, and
+// updateSlots the most this process has in flight per database. FerretDB
 // v1.24.2 on SQLite keeps one connection per statement that matched a
 // document until the command ends, from a pool of 100 per database: an
 // update command with more than 99 matching statements waits forever
-// (measured: 99 take 50ms, 101 never return).
-const maxUpdates = 64
+// (measured: 99 take 50ms, 101 never return), and so do concurrent
+// commands that together pass 100, which partitioned consumers (several
+// per read model, in several workers) would. 16 per command and 32 per
+// process and database keep three worker processes under the limit.
+const (
+	maxUpdates  = 16
+	updateSlots = 32
+)
+
+var inFlight sync.Map // database name → *semaphore.Weighted
+
+func slots(coll *mongo.Collection) *semaphore.Weighted {
+	s, _ := inFlight.LoadOrStore(coll.Database().Name(), semaphore.NewWeighted(updateSlots))
+	return s.(*semaphore.Weighted)
+}
 
 // writeChunks inserts docs in chunks of 500 and applies writes in chunks of
 // maxUpdates, unordered.
@@ -146,8 +162,15 @@ func writeChunks(ctx context.Context, coll *mongo.Collection, docs []any, writes
 			return err
 		}
 	}
+	sem := slots(coll)
 	for i := 0; i < len(writes); i += maxUpdates {
-		if _, err := coll.BulkWrite(ctx, writes[i:min(i+maxUpdates, len(writes))], options.BulkWrite().SetOrdered(false)); err != nil {
+		chunk := writes[i:min(i+maxUpdates, len(writes))]
+		if err := sem.Acquire(ctx, int64(len(chunk))); err != nil {
+			return err
+		}
+		_, err := coll.BulkWrite(ctx, chunk, options.BulkWrite().SetOrdered(false))
+		sem.Release(int64(len(chunk)))
+		if err != nil {
 			return err
 		}
 	}

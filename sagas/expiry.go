@@ -30,6 +30,7 @@ const ExpirySaga = "saga.expiry"
 // Until the expiry is recorded a lapsed hold already counts as free when
 // deciding (lazy expiry); this saga only makes the log say so.
 type Expiry struct {
+	rescan   time.Duration // see SetRescan
 	cmd      *commands.Handlers
 	queue    *jobs.Queue[expiryJob]
 	interval time.Duration
@@ -58,10 +59,15 @@ func NewExpiry(cmd *commands.Handlers, db *mongo.Database, interval time.Duratio
 // Name implements relay.Handler.
 func (*Expiry) Name() string { return ExpirySaga }
 
+// SetRescan makes the job runner reload its collection every d, for the
+// deadlines that workers consuming other partitions of the group add (the
+// runner runs in the process that holds partition 0).
+func (x *Expiry) SetRescan(d time.Duration) { x.rescan = d }
+
 // StartTerm implements relay.TermAware.
 func (x *Expiry) StartTerm(ctx context.Context) {
 	go func() {
-		err := x.queue.Run(ctx, jobs.Options{Workers: 32, MaxWait: x.interval}, x.expire)
+		err := x.queue.Run(ctx, jobs.Options{Workers: 32, MaxWait: x.interval, Rescan: x.rescan}, x.expire)
 		if err != nil && ctx.Err() == nil {
 			x.log.Error("expiry: stopped", "err", err)
 		}

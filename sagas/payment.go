@@ -32,6 +32,7 @@ const PaymentSaga = "saga.payment"
 // is retried with the same key until the gateway gives an answer; a success
 // that arrives after the booking's deadline is refunded by the booking.
 type Payment struct {
+	rescan   time.Duration // see SetRescan
 	cmd      *commands.Handlers
 	gw       payments.Gateway
 	charges  *jobs.Queue[chargeJob]
@@ -84,9 +85,15 @@ func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database,
 // Name implements relay.Handler.
 func (*Payment) Name() string { return PaymentSaga }
 
+// SetRescan makes the job runners reload their collections every d, for
+// the jobs that workers consuming other partitions of the group add (the
+// runners run in the process that holds partition 0).
+func (p *Payment) SetRescan(d time.Duration) { p.rescan = d }
+
 // StartTerm implements relay.TermAware: it runs the jobs for the term.
 func (p *Payment) StartTerm(ctx context.Context) {
-	o := jobs.Options{Workers: 16, MaxAttempts: 12, Backoff: func(a int) time.Duration { return min(time.Duration(a)*time.Second, 30*time.Second) }}
+	o := jobs.Options{Workers: 16, MaxAttempts: 12, Rescan: p.rescan,
+		Backoff: func(a int) time.Duration { return min(time.Duration(a)*time.Second, 30*time.Second) }}
 	go func() {
 		if err := p.charges.Run(ctx, o, p.charge); err != nil && ctx.Err() == nil {
 			p.log.Error("payment: charges stopped", "err", err)
