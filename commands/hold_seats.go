@@ -60,16 +60,24 @@ func (h *Handlers) HoldSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
 	if err != nil {
 		return Held{}, err
 	}
-	res, err := h.PlaceBooking(ctx, cmd.BookingID, placement, cmd.Meta)
+	// A random booking id names a new stream: no need to read it first. The
+	// state the decision ends with is the booking as committed.
+	place := h.bookings.Update
+	if !cmd.Retry {
+		place = h.bookings.Create
+	}
+	var st booking.State
+	res, err := place(ctx, cmd.BookingID, cmd.Meta, func(b *booking.Booking) error {
+		if err := b.Place(placement, h.placedAt(placement)); err != nil {
+			return err
+		}
+		st = b.State()
+		st.Status = b.Status(h.cfg.Now())
+		return nil
+	})
 	if err != nil {
 		return Held{}, err
 	}
-	b, _, err := h.bookings.Load(ctx, cmd.BookingID)
-	if err != nil {
-		return Held{}, err
-	}
-	st := b.State()
-	st.Status = b.Status(h.cfg.Now())
 	return Held{Booking: st, Result: res}, nil
 }
 

@@ -135,7 +135,23 @@ type queue[A any] struct {
 // conflicts) and must not have side effects. A decide that records nothing
 // succeeds without a commit.
 func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error) (Result, error) {
-	o := &op[A]{decide: decide, meta: meta, done: make(chan opResult, 1), name: caller(), start: time.Now()}
+	return r.update(ctx, id, meta, decide, caller())
+}
+
+// Create is Update for a stream the caller has good reason to think is
+// new (it has a random id): unless it is cached, it is decided on an empty
+// aggregate without reading the log. The append's expected version 0
+// proves that right; if the stream existed after all, the conflict reloads
+// it and decides again.
+func (r *Repository[A]) Create(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error) (Result, error) {
+	if _, ok := r.cache.get(id); !ok {
+		r.cache.put(id, &entry[A]{agg: r.newA(id)})
+	}
+	return r.update(ctx, id, meta, decide, caller())
+}
+
+func (r *Repository[A]) update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error, name string) (Result, error) {
+	o := &op[A]{decide: decide, meta: meta, done: make(chan opResult, 1), name: name, start: time.Now()}
 	r.mu.Lock()
 	q, running := r.queues[id]
 	if !running {
