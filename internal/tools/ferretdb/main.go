@@ -1,8 +1,13 @@
-// Command ferretpg runs FerretDB over PostgreSQL on a local port, to run
-// the tests and benchmarks against FerretDB's PostgreSQL backend:
+// Command ferretdb runs FerretDB on a local port, over SQLite files (the
+// embedded default's backend) or PostgreSQL, so that several bookingd
+// processes can share one database, and the tests and benchmarks can run
+// against FerretDB's PostgreSQL backend:
 //
-//	go run ./internal/tools/ferretpg -pg postgres://postgres@127.0.0.1:5432/ferretdb -addr 127.0.0.1:27018 &
+//	go run ./internal/tools/ferretdb -sqlite /tmp/seatline-db -addr 127.0.0.1:27018 &
+//	go run ./internal/tools/ferretdb -pg postgres://postgres@127.0.0.1:5432/ferretdb -addr 127.0.0.1:27018 &
 //	MONGO_URI=mongodb://127.0.0.1:27018/ ./scripts/test
+//
+// It prints the MongoDB URI once it listens, and stops on SIGINT or SIGTERM.
 package main
 
 import (
@@ -16,12 +21,25 @@ import (
 )
 
 func main() {
-	pg := flag.String("pg", "postgres://postgres@127.0.0.1:5432/ferretdb", "PostgreSQL URL (the database must exist)")
+	dir := flag.String("sqlite", "", "directory for the SQLite backend's files (created if missing)")
+	pg := flag.String("pg", "", "PostgreSQL URL for the PostgreSQL backend (the database must exist)")
 	addr := flag.String("addr", "127.0.0.1:27018", "listen address")
 	flag.Parse()
-	s, err := embeddeddb.StartPostgres(*pg, *addr, nil)
+	var (
+		s   *embeddeddb.Server
+		err error
+	)
+	switch {
+	case (*dir == "") == (*pg == ""):
+		fmt.Fprintln(os.Stderr, "ferretdb: give one of -sqlite DIR or -pg URL")
+		os.Exit(2)
+	case *dir != "":
+		s, err = embeddeddb.Start(*dir, *addr, nil)
+	default:
+		s, err = embeddeddb.StartPostgres(*pg, *addr, nil)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ferretpg:", err)
+		fmt.Fprintln(os.Stderr, "ferretdb:", err)
 		os.Exit(1)
 	}
 	fmt.Println(s.URI)
