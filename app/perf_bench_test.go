@@ -134,17 +134,23 @@ func hotShow(b *testing.B, redis bool, clients int) {
 		percentile(all, 0.99).Round(time.Millisecond), percentile(all, 1).Round(time.Millisecond), rep.Holds)
 }
 
-// BenchmarkVisibility offers holds at a steady 1,000 commands/s for five
-// seconds (spread over 20 shows) to an engine on Redis Streams, and
+// BenchmarkVisibility offers holds at a steady 250 and 1,000 commands/s
+// for five seconds (spread over 20 shows) to an engine on Redis Streams, and
 // measures for each the time from its answer until the seat maps' read
 // model has handled its position (what read-your-writes waits for).
 //
 //	go test -run XXX -bench Visibility -benchtime 1x ./app/
 func BenchmarkVisibility(b *testing.B) {
+	for _, rate := range []int{250, 1000} {
+		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { visibility(b, rate) })
+	}
+}
+
+func visibility(b *testing.B, rate int) {
 	for range b.N {
 		e := apptest.Start(b, apptest.Options{Redis: true})
 		admin := e.Admin(b)
-		const shows, perShow, rate, seconds = 20, 2000, 1000, 5
+		const shows, seconds = 20, 5
 		ids := make([]string, shows)
 		for i := range ids {
 			ids[i] = apptest.Show(b, admin, 40, 50)
@@ -195,7 +201,7 @@ func BenchmarkVisibility(b *testing.B) {
 			}
 		}()
 		sem := make(chan struct{}, 400)
-		tick := time.NewTicker(time.Second / rate)
+		tick := time.NewTicker(time.Second / time.Duration(rate))
 		start := time.Now()
 		for n := 0; n < rate*seconds; n++ {
 			<-tick.C
