@@ -104,7 +104,7 @@ func TestWorkersShareAndTakeOverPartitions(t *testing.T) {
 		}
 	}
 	for _, id := range paid {
-		waitBooking(t, user, id, 30*time.Second, status("confirmed"))
+		waitConfirmed(t, user, id, 30*time.Second)
 	}
 	waitFor(t, 30*time.Second, "every unpaid hold expired on the show", func() bool {
 		st := seatStateMap(user.Must(200, "GET", "/shows/"+show+"/seats", nil).Body)

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/seatline/seatline/internal/apptest"
+	"github.com/seatline/seatline/internal/testenv"
 )
 
 func runBench(t *testing.T, e *apptest.Engine, token string, args ...string) (int, string, string) {
@@ -101,5 +104,46 @@ func TestBrowseAndMixedRuns(t *testing.T) {
 	}
 	if code, _, errOut := runBench(t, e, admin.Token, "-scenario", "nope"); code != 2 || !strings.Contains(errOut, "unknown scenario") {
 		t.Fatalf("a bad scenario: exit %d, %s", code, errOut)
+	}
+}
+
+// TestCheckCatchesADivergentReadModel runs the final check on a show with
+// holds, then empties the show's seat map document behind the engine's
+// back: the same check must now report the seats the log holds as
+// mismatches, and a booking id the log never saw.
+func TestCheckCatchesADivergentReadModel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.DBName(t)
+	e := apptest.Start(t, apptest.Options{DB: db})
+	admin := e.Admin(t)
+	show := apptest.Show(t, admin, 1, 10)
+	user, _ := e.NewUser(t)
+	var made []booked
+	for _, seat := range []string{"A1", "A2", "A3"} {
+		id := user.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{seat}}).Body["id"].(string)
+		made = append(made, booked{ID: id, Show: show, Token: user.Token})
+	}
+	f := &fixture{shows: []string{show}}
+	c := newClient(e.URL+"/api/v1", 4)
+	quiet := func(string) {}
+	rep, err := check(ctx, c, admin.Token, f, made, 10*time.Second, quiet)
+	if err != nil || !rep.OK || rep.SeatsCompared != 10 || rep.BookingsCompared != 3 || rep.Holds != 3 {
+		t.Fatalf("check of a healthy run: %+v %v", rep, err)
+	}
+	seatmaps := testenv.Client(t).Database(db + "_seatmaps").Collection("seatmaps")
+	if _, err := seatmaps.UpdateOne(ctx, bson.D{{Key: "_id", Value: show}}, bson.D{{Key: "$set", Value: bson.D{{Key: "holds", Value: bson.D{}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	made = append(made, booked{ID: "00000000-0000-4000-8000-000000000000", Show: show, Token: user.Token})
+	rep, err = check(ctx, c, admin.Token, f, made, 2*time.Second, quiet)
+	if err != nil || rep.OK {
+		t.Fatalf("check of a corrupted seat map passed: %+v %v", rep, err)
+	}
+	joined := strings.Join(rep.ReadModelMismatch, "\n")
+	for _, want := range []string{"seat A1: free in the seat map, held in the log", "seat A3: free", "is not in the log"} {
+		if !strings.Contains(joined, want) {
+			t.Fatalf("mismatches lack %q:\n%s", want, joined)
+		}
 	}
 }
