@@ -238,6 +238,8 @@ func visibility(b *testing.B, rate int) {
 		if failed.Load() > 0 {
 			b.Fatalf("%d holds failed", failed.Load())
 		}
+		st := e.App.Relay.Stats()
+		b.Logf("relay: %d published from the hand-off, %d dropped, %d republished by the catch-up", st.Published, st.Dropped, st.Republished)
 		b.ReportMetric(float64(percentile(visible, 0.99).Microseconds())/1000, "visible-p99-ms")
 		b.ReportMetric(offered, "commands/s")
 		b.Logf("%.0f commands/s offered for %ds: answered p50 %v p99 %v; visible in the seat maps after the answer p50 %v p95 %v p99 %v max %v",

@@ -152,6 +152,18 @@ func (r *Relay) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case cs := <-r.queue:
+			// Take what queued behind it too: one publish and one progress
+			// mark for many small commits keeps the hand-off ahead of the
+			// writer under load (else the catch-up republishes them).
+		more:
+			for len(cs) < 512 {
+				select {
+				case next := <-r.queue:
+					cs = append(slices.Clip(cs), next...) // never into the writer's array
+				default:
+					break more
+				}
+			}
 			r.publish(ctx, cs)
 		}
 	}

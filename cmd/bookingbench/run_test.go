@@ -73,7 +73,8 @@ func TestHotShowRun(t *testing.T) {
 		t.Fatalf("40 users on 50 seats never lost a race: %v", hold.Errors)
 	case c.Holds < hold.OK || c.Bookings < hold.OK:
 		t.Fatalf("the log has %d holds and %d bookings for %d answered holds", c.Holds, c.Bookings, hold.OK)
-	case c.Confirmed != rep.Counts["confirmed"] || c.Confirmed == 0:
+	case c.Confirmed < rep.Counts["confirmed"] || rep.Counts["confirmed"] == 0:
+		// Payments still in flight when the run ends confirm unseen.
 		t.Fatalf("%d confirmed in the log, %d seen by the users", c.Confirmed, rep.Counts["confirmed"])
 	case c.Expiries == 0 || c.BookingsCompared != hold.OK || c.SeatMapsCompared != 1:
 		t.Fatalf("expiries %d, bookings compared %d of %d, seat maps %d", c.Expiries, c.BookingsCompared, hold.OK, c.SeatMapsCompared)
