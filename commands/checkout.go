@@ -110,11 +110,7 @@ func (h *Handlers) ClockTolerance() time.Duration { return h.cfg.ClockTolerance 
 // being confirmed) keeps its seats; a deadline that moved changes nothing.
 func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, meta eventstore.Metadata) (Result, error) {
 	res, err := h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
-		now := h.cfg.Now()
-		if now.Before(b.Deadline().Add(h.cfg.ClockTolerance)) {
-			return nil
-		}
-		return b.Expire(now)
+		return b.WithClockTolerance(h.cfg.ClockTolerance).Expire(h.cfg.Now())
 	})
 	if err != nil {
 		return Result{}, err

@@ -60,6 +60,17 @@ var (
 type Booking struct {
 	domain.Recorder
 	s State
+	// tolerance is how long past its deadline an unpaid booking is still
+	// live for this process's decisions (see WithClockTolerance).
+	tolerance time.Duration
+}
+
+// WithClockTolerance makes Expire wait d past the deadline, so that a
+// process whose clock runs up to d ahead of the one that set the deadline
+// never expires a booking early. It returns b.
+func (b *Booking) WithClockTolerance(d time.Duration) *Booking {
+	b.tolerance = d
+	return b
 }
 
 // State is everything a Booking knows; it is what snapshots store.
@@ -320,11 +331,11 @@ func (b *Booking) Cancel(by, reason string, now time.Time, policy CancelPolicy) 
 	}
 }
 
-// Expire records that a booking passed its deadline unpaid: held, or
-// pending without a payment. Anything else, including a deadline still
-// ahead, is left alone.
+// Expire records that a booking passed its deadline (and the clock
+// tolerance) unpaid: held, or pending without a payment. Anything else,
+// including a deadline still ahead, is left alone.
 func (b *Booking) Expire(now time.Time) error {
-	if (b.s.Status != StatusHeld && b.s.Status != StatusPaymentPending) || b.s.Payment.Paid() || now.Before(b.s.ExpiresAt) {
+	if (b.s.Status != StatusHeld && b.s.Status != StatusPaymentPending) || b.s.Payment.Paid() || now.Before(b.s.ExpiresAt.Add(b.tolerance)) {
 		return nil
 	}
 	b.record(Expired{At: now.UTC()})

@@ -158,6 +158,15 @@ func TestExpiry(t *testing.T) {
 			when: func(b *booking.Booking) error { return b.Expire(expires) }, then: []domain.Event{booking.Expired{At: expires}}},
 		{name: "a held booking before its deadline does not expire", given: []domain.Event{placed},
 			when: func(b *booking.Booking) error { return b.Expire(expires.Add(-time.Second)) }},
+		{name: "within the clock tolerance a held booking past its deadline is not expired", given: []domain.Event{placed},
+			when: func(b *booking.Booking) error {
+				return b.WithClockTolerance(2 * time.Second).Expire(expires.Add(time.Second))
+			}},
+		{name: "past the clock tolerance a held booking is expired", given: []domain.Event{placed},
+			when: func(b *booking.Booking) error {
+				return b.WithClockTolerance(2 * time.Second).Expire(expires.Add(2 * time.Second))
+			},
+			then: []domain.Event{booking.Expired{At: expires.Add(2 * time.Second)}}},
 		{name: "checkout's grace keeps a booking alive past the original deadline", given: []domain.Event{placed, checkout},
 			when: func(b *booking.Booking) error { return b.Expire(expires.Add(time.Minute)) }},
 		{name: "an unpaid checkout expires at the extended deadline", given: []domain.Event{placed, checkout},

@@ -186,6 +186,21 @@ func TestReleaseAndExpire(t *testing.T) {
 		{name: "a hold before its deadline is not expired",
 			given: []domain.Event{scheduled, held("b1", deadline, "A1")},
 			when:  func(s *show.Show) error { return s.ExpireHold("b1", t0) }},
+		{name: "within the clock tolerance a hold past its deadline is neither expired nor taken over",
+			given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error {
+				s.WithClockTolerance(2 * time.Second)
+				if err := s.ExpireHold("b1", deadline.Add(time.Second)); err != nil {
+					return err
+				}
+				return s.Hold("b2", "u2", []string{"A1"}, deadline.Add(time.Second), deadline.Add(time.Hour), 10)
+			}, err: show.ErrSeatUnavailable},
+		{name: "past the clock tolerance a hold is expired",
+			given: []domain.Event{scheduled, held("b1", deadline, "A1")},
+			when: func(s *show.Show) error {
+				return s.WithClockTolerance(2*time.Second).ExpireHold("b1", deadline.Add(2*time.Second))
+			},
+			then: []domain.Event{show.HoldExpired{BookingID: "b1", Seats: []string{"A1"}}}},
 		{name: "a hold already expired by a takeover is not expired twice",
 			given: []domain.Event{scheduled, held("b1", deadline, "A1"), show.HoldExpired{BookingID: "b1", Seats: []string{"A1"}}, held("b2", deadline.Add(time.Hour), "A1")},
 			when:  func(s *show.Show) error { return s.ExpireHold("b1", deadline.Add(time.Minute)) }},
