@@ -109,17 +109,16 @@ func (h *Handlers) ClockTolerance() time.Duration { return h.cfg.ClockTolerance 
 // then the expiry of its hold on the show. A booking that was paid (or is
 // being confirmed) keeps its seats; a deadline that moved changes nothing.
 func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, meta eventstore.Metadata) (Result, error) {
+	var st booking.State // as decided: the repository re-decides no-ops on the latest state
 	res, err := h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
-		return b.WithClockTolerance(h.cfg.ClockTolerance).Expire(h.cfg.Now())
+		err := b.WithClockTolerance(h.cfg.ClockTolerance).Expire(h.cfg.Now())
+		st = b.State()
+		return err
 	})
-	if err != nil {
-		return Result{}, err
-	}
-	b, _, err := h.bookings.Load(ctx, bookingID)
-	if err != nil || !b.Exists() || b.State().Status != booking.StatusExpired {
+	if err != nil || st.Status != booking.StatusExpired {
 		return res, err
 	}
-	rel, err := h.shows.Update(ctx, b.ShowID(), meta, func(s *show.Show) error {
+	rel, err := h.shows.Update(ctx, st.ShowID, meta, func(s *show.Show) error {
 		return s.WithClockTolerance(h.cfg.ClockTolerance).ExpireHold(bookingID, h.cfg.Now())
 	})
 	if err != nil {
