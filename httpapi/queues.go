@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -25,8 +26,12 @@ var errUnknownTopic = errNotFound.Withf("no such topic").With("field", "topic")
 // or its short name ("events"). It is the middleware of those routes.
 func (a *api) topic(c *gin.Context) {
 	t, key := c.Param("topic"), a.Queues.Topic()
-	base, _, _ := strings.Cut(t, ".") // a partition's stream names its topic too
-	if t != key && !strings.HasPrefix(t, key+".") && !strings.HasSuffix(key, ":"+base) && !(base == "events" && strings.HasSuffix(key, "events")) {
+	if i := strings.LastIndexByte(t, '.'); i >= 0 { // a partition's stream, "<topic>.<p>"
+		if _, err := strconv.Atoi(t[i+1:]); err == nil {
+			t = t[:i]
+		}
+	}
+	if t != key && !strings.HasSuffix(key, ":"+t) {
 		fail(c, errUnknownTopic) // aborts
 		return
 	}
