@@ -49,8 +49,13 @@ func (s *stats) record(op string, r result) {
 }
 
 // latency records a derived duration (checkout to confirmation).
+// A wrong outcome counts under errors as "599 <outcome>".
 func (s *stats) latency(op string, d time.Duration, ok bool, outcome string) {
-	s.record(op, result{Status: map[bool]int{true: 200, false: 599}[ok], Code: outcome, Elapsed: d})
+	r := result{Status: 200, Elapsed: d}
+	if !ok {
+		r.Status, r.Code = 599, outcome
+	}
+	s.record(op, r)
 }
 
 func (s *stats) count(name string, n int) {
