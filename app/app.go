@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,6 +46,7 @@ import (
 // App is one running process of the booking engine.
 type App struct {
 	cfg    Config
+	hooks  Hooks
 	log    *slog.Logger
 	ferret *embeddeddb.Server
 	client *mongo.Client
@@ -115,12 +115,13 @@ func Registry() *eventstore.Registry {
 // New builds the process for cfg: it connects to (or starts) the database
 // and Redis, and wires every part. Start runs the background parts; Close
 // releases everything.
-func New(ctx context.Context, cfg Config) (a *App, err error) {
+func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: cfg.Logger}
+	hooks = hooks.withDefaults()
+	a = &App{cfg: cfg, hooks: hooks, log: cfg.Logger}
 	if a.log == nil {
 		a.log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
@@ -155,7 +156,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if err = a.connectRedis(pingCtx); err != nil {
 		return a, err
 	}
-	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log}); err != nil {
+	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log, Now: hooks.Clock.Now}); err != nil {
 		return a, err
 	}
 	secret, err := a.jwtSecret()
@@ -199,11 +200,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		a.Metrics.Appended(len(cs), n)
 	})
-	var now func() time.Time
-	if cfg.ClockSkew != 0 {
-		now = func() time.Time { return time.Now().Add(cfg.ClockSkew).UTC().Truncate(time.Millisecond) }
-	}
-	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace, Now: now, ClockTolerance: cfg.ClockTolerance,
+	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace, Now: hooks.Clock.Now, ClockTolerance: cfg.ClockTolerance,
 		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log,
 		Repository: commands.Options{Observe: a.Metrics.Command, OnConflict: a.Metrics.Conflict, OnBatch: a.Metrics.Batch}})
 	// Read models live where their last rebuild put them.
@@ -223,7 +220,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		return a.Relay.Checkpoints(ctx)
 	})
 	gateway := a.gateway(db("_simulator"))
-	hit := failpoints(cfg.Failpoints)
+	hit := hooks.Failpoint
 	if a.sender, err = a.mailer(); err != nil {
 		return a, err
 	}
@@ -231,11 +228,11 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return a, err
 	}
-	a.Outbox = notifications.NewOutbox(db("_notifications"), a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
+	a.Outbox = notifications.NewOutbox(db("_notifications"), hooks.Clock, a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
 	a.Outbox.OnResult = a.Metrics.Email
-	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), cfg.PaymentTimeout, a.log, hit)
+	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), hooks.Clock, cfg.PaymentTimeout, a.log, hit)
 	a.Payments.OnCall = a.Metrics.Payment
-	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), cfg.ExpiryCheckInterval, a.log)
+	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), hooks.Clock, cfg.ExpiryCheckInterval, a.log)
 	if cfg.Partitions > 1 {
 		// Jobs are added by whichever worker consumes a commit's partition
 		// and run by the holder of partition 0, which must look for them.
@@ -243,15 +240,15 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		a.Expiry.SetRescan(time.Second)
 	}
 	a.Expiry.OnExpired = a.Metrics.HoldExpired
-	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), time.Hour, a.log)
+	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), hooks.Clock, time.Hour, a.log)
 	a.Handlers = []relay.Handler{
 		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
 		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands, hit),
 		a.Payments, a.Expiry, sagas.NewShowChanges(a.Commands), a.Notify,
 	}
-	if cfg.WrapHandler != nil {
+	if hooks.WrapHandler != nil {
 		for i, h := range a.Handlers {
-			a.Handlers[i] = cfg.WrapHandler(h)
+			a.Handlers[i] = hooks.WrapHandler(h)
 		}
 	}
 	rt := cfg.Relay
@@ -273,7 +270,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Metrics.Gauges(a.metricsState, a.log)
 	a.Rebuilder = projections.NewRebuilder(a.Store, relayDB, a.Generations, a.Consumer,
 		append(a.Catalog.Models(), a.Shows.Model(), a.SeatMaps.Model(), a.Bookings.Model()),
-		projections.RebuildOptions{Prefix: cfg.MongoDB, Logger: a.log, OnSwitch: cfg.Rebuild.OnSwitch, DropAfter: cfg.Rebuild.DropAfter,
+		projections.RebuildOptions{Prefix: cfg.MongoDB, Logger: a.log, OnSwitch: hooks.OnSwitch, OnProgress: hooks.OnRebuildProgress, DropAfter: cfg.Rebuild.DropAfter,
 			Watermark: a.Freshness.Watermark})
 	a.Index = projections.NewShowIndex(a.Shows, a.Catalog)
 	a.SeatHub = projections.NewSeatHub(a.Store, 256)
@@ -292,7 +289,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Metrics: a.Metrics, MetricsHandler: a.Metrics.Handler(), MetricsToken: cfg.MetricsToken, Head: a.Store.KnownHead, Ready: a.ready, Logger: a.log,
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
-		RequireVerifiedEmail: cfg.RequireEmailVerification, TrustedProxies: cfg.TrustedProxies,
+		RequireVerifiedEmail: cfg.RequireEmailVerification, Now: hooks.Clock.Now, TrustedProxies: cfg.TrustedProxies,
 	})
 	return a, nil
 }
@@ -424,7 +421,7 @@ func (a *App) gateway(simDB *mongo.Database) payments.Gateway {
 	if a.cfg.PaymentGateway != "simulator" {
 		return &payments.Client{BaseURL: a.cfg.PaymentGateway, HTTP: &http.Client{}}
 	}
-	a.Simulator = payments.NewSimulator(simDB, a.cfg.SimulatorSlowDelay)
+	a.Simulator = payments.NewSimulator(simDB, a.hooks.Clock, a.cfg.SimulatorSlowDelay)
 	return &payments.Client{BaseURL: "http://simulator.internal", HTTP: &http.Client{Transport: payments.HandlerTransport{Handler: a.Simulator}}}
 }
 
@@ -434,23 +431,6 @@ func (a *App) mailer() (mailer.Sender, error) {
 		return mailer.Log{Logger: a.log}, nil
 	}
 	return mailer.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom, "Seatline")
-}
-
-// failpoints returns the hook that test builds use to kill the process at
-// named points (FAILPOINTS=payment.after-charge,...); without names it does
-// nothing.
-func failpoints(names []string) func(string) {
-	set := map[string]bool{}
-	for _, n := range names {
-		set[strings.TrimSpace(n)] = true
-	}
-	return func(name string) {
-		if set[name] {
-			fmt.Fprintf(os.Stderr, "failpoint %s: killing the process\n", name)
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
-		}
-	}
 }
 
 // jwtSecret returns JWT_SECRET, or in the embedded mode a secret generated
@@ -513,7 +493,7 @@ func (a *App) Start(ctx context.Context) error {
 		defer a.wg.Done()
 		coord.RunLeased(ctx, a.leaser, "newsletter", coord.RunOptions{TTL: a.cfg.Relay.LeaseTTL, Logger: a.log},
 			func(ctx context.Context, _ int64) {
-				a.Newsletter.RunSender(ctx, a.sender, newsletter.SenderOptions{Rate: a.cfg.NewsletterRate, Hit: failpoints(a.cfg.Failpoints)})
+				a.Newsletter.RunSender(ctx, a.sender, newsletter.SenderOptions{Rate: a.cfg.NewsletterRate, Hit: a.hooks.Failpoint})
 			})
 	}()
 	for _, h := range a.Handlers {

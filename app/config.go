@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,11 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/seatline/seatline/identity"
-	"github.com/seatline/seatline/projections"
-	"github.com/seatline/seatline/relay"
 )
 
 // Roles a process can run.
@@ -50,11 +45,9 @@ type Config struct {
 	CheckoutGrace        time.Duration // CHECKOUT_GRACE: how much checkout extends a hold
 	RefundCutoff         time.Duration // REFUND_CUTOFF: no refunds this close to the show
 	ExpiryCheckInterval  time.Duration // EXPIRY_CHECK_INTERVAL
-	Failpoints           []string      // FAILPOINTS: test hooks that kill the process
 	NewsletterRate       float64       // NEWSLETTER_RATE: campaign emails per second (50)
 	MetricsToken         string        // METRICS_TOKEN: bearer token /metrics asks for (none: open)
 	Partitions           int           // PARTITIONS: bus streams per consumer group, spread over workers (1)
-	ClockSkew            time.Duration // CLOCK_SKEW: tests only, shifts this process's clock for decisions
 	ClockTolerance       time.Duration // CLOCK_TOLERANCE (2s): holds count as live this long past their deadline for decisions, covering clock skew between processes
 
 	RequireEmailVerification bool                      // REQUIRE_EMAIL_VERIFICATION (true)
@@ -70,16 +63,12 @@ type Config struct {
 	AccessTokenTTL time.Duration       // 15m
 	Relay          RelayTuning
 	Rebuild        RebuildTuning
-	// WrapHandler, if set, wraps every consumer's handler (tests inject
-	// failures with it).
-	WrapHandler func(relay.Handler) relay.Handler
-	Logger      *slog.Logger // overrides the JSON logger on stdout
+	Logger         *slog.Logger // overrides the JSON logger on stdout
 }
 
-// RebuildTuning adjusts rebuilds for tests.
+// RebuildTuning adjusts rebuilds.
 type RebuildTuning struct {
 	DropAfter time.Duration // how long an old generation is kept (10s)
-	OnSwitch  func(ctx context.Context, m projections.Model, old, new *mongo.Database) error
 }
 
 // RelayTuning adjusts the relay's delays; zero values take its defaults.
@@ -109,9 +98,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		PaymentGateway: or(getenv("PAYMENT_GATEWAY"), "simulator"), PaymentWebhookSecret: getenv("PAYMENT_WEBHOOK_SECRET"),
 		MetricsToken: getenv("METRICS_TOKEN"),
 	}
-	if fp := getenv("FAILPOINTS"); fp != "" {
-		c.Failpoints = strings.Split(fp, ",")
-	}
 	if tp := getenv("TRUSTED_PROXIES"); tp != "" {
 		c.TrustedProxies = strings.Split(tp, ",")
 	}
@@ -133,12 +119,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		var err error
 		if c.Partitions, err = strconv.Atoi(s); err != nil || c.Partitions < 1 || c.Partitions > 64 {
 			errs = append(errs, fmt.Errorf("PARTITIONS: %q is not an integer from 1 to 64", s))
-		}
-	}
-	if s := getenv("CLOCK_SKEW"); s != "" {
-		var err error
-		if c.ClockSkew, err = time.ParseDuration(s); err != nil {
-			errs = append(errs, fmt.Errorf("CLOCK_SKEW: %q is not a duration", s))
 		}
 	}
 	if s := getenv("NEWSLETTER_RATE"); s != "" {

@@ -51,7 +51,7 @@ func TestEmbeddedDefaultKeepsAGeneratedSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Logger = testenv.Logger(t)
-	a, err := app.New(context.Background(), cfg)
+	a, err := app.New(context.Background(), cfg, app.Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestEmbeddedDefaultKeepsAGeneratedSecret(t *testing.T) {
 		t.Fatalf("secret file: %v %v", st, err)
 	}
 	first, _ := os.ReadFile(path)
-	a, err = app.New(context.Background(), cfg)
+	a, err = app.New(context.Background(), cfg, app.Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/app"
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/eventstore"
 	"github.com/seatline/seatline/internal/apptest"
 	"github.com/seatline/seatline/internal/testenv"
@@ -169,8 +170,8 @@ func TestClockSkewBetweenProcesses(t *testing.T) {
 	_, prefix := testenv.Redis(t)
 	db := testenv.DBName(t)
 	start := func(role string, skew time.Duration) *apptest.Engine {
-		return apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, HoldTTL: 3 * time.Second, Tune: func(c *app.Config) {
-			c.Role, c.ClockSkew, c.ClockTolerance = role, skew, 5*time.Second
+		return apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, HoldTTL: 3 * time.Second, Clock: clock.NewOffset(skew), Tune: func(c *app.Config) {
+			c.Role, c.ClockTolerance = role, 5*time.Second
 			c.ExpiryCheckInterval = 100 * time.Millisecond
 		}})
 	}

@@ -217,13 +217,17 @@ func TestCampaignSurvivesSenderKill(t *testing.T) {
 	if p["total"] != float64(n) || p["failed"] != 0.0 || p["remaining"] != 0.0 || sent+unknown != n || unknown > 1 {
 		t.Fatalf("campaign after the restart: %v", p)
 	}
-	time.Sleep(500 * time.Millisecond)
-	copies := map[string]int{}
-	for _, m := range testenv.SearchMail(t, `subject:"`+subject+`"`) {
-		for _, to := range m.To {
-			copies[to.Address]++
+	// Every email recorded as sent was handed to SMTP before its record.
+	var copies map[string]int
+	waitFor(t, 30*time.Second, "Mailpit lists every email sent", func() bool {
+		copies = map[string]int{}
+		for _, m := range testenv.SearchMail(t, `subject:"`+subject+`"`) {
+			for _, to := range m.To {
+				copies[to.Address]++
+			}
 		}
-	}
+		return len(copies) >= sent
+	})
 	for addr, k := range copies {
 		if k > 1 {
 			t.Errorf("%s got %d copies", addr, k)

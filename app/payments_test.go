@@ -56,11 +56,31 @@ func paymentReason(b map[string]any) string {
 	return s
 }
 
-// settleMail gives the outbox a moment to send anything extra, then
-// returns every email to addr.
-func settleMail(t *testing.T, addr string) []testenv.Mail {
-	time.Sleep(500 * time.Millisecond)
+// settleMail waits until the deployment of e is quiet, then returns every
+// email to addr: a second email caused by anything so far would be among
+// them.
+func settleMail(t *testing.T, e *apptest.Engine, addr string) []testenv.Mail {
+	t.Helper()
+	settle(t, e)
 	return testenv.Mails(t, addr)
+}
+
+// settle waits until the deployment of e is quiet: every consumer has
+// handled the whole log, and the outbox has nothing left to send.
+func settle(t *testing.T, e *apptest.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	head, err := e.App.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.App.Freshness.Wait(ctx, head, 30*time.Second, app.Groups()...); !ok || err != nil {
+		t.Fatalf("consumers did not reach position %d: %v", head, err)
+	}
+	waitFor(t, 30*time.Second, "the outbox has sent everything", func() bool {
+		st, err := e.App.Outbox.Pending(ctx)
+		return err == nil && st.Pending == 0
+	})
 }
 
 func TestApprovedPaymentConfirmsWithOneEmail(t *testing.T) {
@@ -82,7 +102,7 @@ func TestApprovedPaymentConfirmsWithOneEmail(t *testing.T) {
 		t.Fatalf("seats after confirmation %v", st)
 	}
 	testenv.WaitMail(t, email, "Booking confirmed", 10*time.Second)
-	mails := settleMail(t, email)
+	mails := settleMail(t, e, email)
 	if n := testenv.CountMail(mails, "Booking confirmed"); n != 1 {
 		t.Fatalf("%d confirmation emails", n)
 	}
@@ -129,7 +149,7 @@ func TestDeclinedPaymentReleasesWithOneEmail(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	testenv.WaitMail(t, email, "Payment failed", 10*time.Second)
-	if n := testenv.CountMail(settleMail(t, email), "Payment failed"); n != 1 {
+	if n := testenv.CountMail(settleMail(t, e, email), "Payment failed"); n != 1 {
 		t.Fatalf("%d payment-failed emails", n)
 	}
 	if charges, _, _ := e.App.Simulator.Ledger(context.Background(), id); len(charges) != 0 {
@@ -139,20 +159,20 @@ func TestDeclinedPaymentReleasesWithOneEmail(t *testing.T) {
 
 func TestPaymentThatNeverAnswersExpires(t *testing.T) {
 	t.Parallel()
-	e := paymentEngine(t, func(c *app.Config) {
-		c.HoldTTL, c.CheckoutGrace, c.PaymentTimeout = time.Second, time.Second, 200*time.Millisecond
-	})
+	const grace = 5 * time.Minute
+	e := paymentEngine(t, func(c *app.Config) { c.CheckoutGrace, c.PaymentTimeout = grace, 200*time.Millisecond })
 	show := apptest.Show(t, e.Admin(t), 1, 6)
 	user, _, email := e.NewUserWithEmail(t)
 	id := user.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{"A1"}}).Body["id"].(string)
 	user.Must(202, "POST", "/bookings/"+id+"/checkout", map[string]any{"payment_token": payments.TokenTimeout})
 	// Still pending during the grace, although the original hold is over.
-	time.Sleep(1200 * time.Millisecond)
+	e.Clock.Advance(apptest.HoldTTL + time.Second)
 	if b := user.Must(200, "GET", "/bookings/"+id, nil).Body; b["status"] != "payment_pending" {
 		t.Fatalf("during the grace: %v", b)
 	}
+	e.Clock.Advance(grace)
 	waitBooking(t, user, id, 10*time.Second, status("expired"))
-	waitUntil(t, 10*time.Second, "the expiry is recorded in the log", func() bool {
+	waitFor(t, 10*time.Second, "the expiry is recorded in the log", func() bool {
 		agg, _, _ := e.App.Commands.Booking(context.Background(), id)
 		return agg.State().Status == "expired"
 	})
@@ -165,17 +185,26 @@ func TestPaymentThatNeverAnswersExpires(t *testing.T) {
 
 func TestSlowPaymentAfterExpiryIsRefunded(t *testing.T) {
 	t.Parallel()
+	const grace, slow = 5 * time.Minute, time.Hour
 	e := paymentEngine(t, func(c *app.Config) {
-		c.HoldTTL, c.CheckoutGrace, c.SimulatorSlowDelay, c.PaymentTimeout = time.Second, time.Second, 3*time.Second, 10*time.Second
+		c.CheckoutGrace, c.SimulatorSlowDelay, c.PaymentTimeout = grace, slow, 10*time.Minute
 	})
 	show := apptest.Show(t, e.Admin(t), 1, 6)
 	user, _, email := e.NewUserWithEmail(t)
 	id := user.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{"A1"}}).Body["id"].(string)
 	user.Must(202, "POST", "/bookings/"+id+"/checkout", map[string]any{"payment_token": payments.TokenSlow})
+	waitFor(t, 10*time.Second, "the charge is at the card network", func() bool { return e.App.Simulator.Waiting(id) })
+	// The hold and the checkout grace pass while the card network thinks.
+	e.Clock.Advance(apptest.HoldTTL + grace)
 	waitBooking(t, user, id, 10*time.Second, status("expired"))
+	waitFor(t, 10*time.Second, "the expiry is recorded in the log", func() bool {
+		agg, _, _ := e.App.Commands.Booking(context.Background(), id)
+		return agg.State().Status == "expired"
+	})
 	// The seat is free again for someone else while the payment is in flight.
 	other, _ := e.NewUser(t)
 	other.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{"A1"}})
+	e.Clock.Advance(slow) // the card network answers: approved, too late
 	b := waitBooking(t, user, id, 15*time.Second, func(b map[string]any) bool { return paymentStatus(b) == "refunded" })
 	if b["status"] != "refunded" || paymentReason(b) != "late-payment" {
 		t.Fatalf("late payment %v", b)
@@ -226,7 +255,7 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("valid webhook: %d %s", r.Status, r.Raw)
 	}
 	waitBooking(t, user, id, 10*time.Second, status("confirmed"))
-	time.Sleep(300 * time.Millisecond) // let the sagas finish what the payment caused
+	settle(t, e) // the sagas finish what the payment caused
 	head, _ = e.App.Store.Head(ctx)
 	if r := send(payments.Sign(secret, body, time.Now())); r.Status != 200 || !contains(string(r.Raw), "duplicate") {
 		t.Fatalf("replayed webhook: %d %s", r.Status, r.Raw)

@@ -44,15 +44,15 @@ func TestPoisonMessageGoesToDeadLettersAndRetries(t *testing.T) {
 	_, prefix := testenv.Redis(t)
 	var broken atomic.Bool
 	broken.Store(true)
-	e := apptest.Start(t, apptest.Options{Redis: true, RedisPrefix: prefix, Tune: func(c *app.Config) {
-		c.WrapHandler = func(h relay.Handler) relay.Handler {
+	e := apptest.Start(t, apptest.Options{Redis: true, RedisPrefix: prefix, Hooks: app.Hooks{
+		WrapHandler: func(h relay.Handler) relay.Handler {
 			if h.Name() == "projection.bookings" {
 				for _, seat := range []string{"A5", "A6"} {
 					h = poisoned{Handler: h, seat: seat, broken: &broken}
 				}
 			}
 			return h
-		}
+		},
 	}})
 	admin := e.Admin(t)
 	show := apptest.Show(t, admin, 1, 8)
@@ -176,8 +176,7 @@ func TestConsumerKilledHoldingPendingMessages(t *testing.T) {
 		return g["pending"].(float64) == 0 && g["reclaimed"].(float64) >= 1
 	})
 	testenv.WaitMail(t, email, "Seats held", 20*time.Second)
-	time.Sleep(time.Second)
-	if n := testenv.CountMail(testenv.Mails(t, email), "Seats held"); n != 1 {
+	if n := testenv.CountMail(settleMail(t, api, email), "Seats held"); n != 1 {
 		t.Fatalf("%d hold emails after the reclaim", n)
 	}
 	if b := user.Must(200, "GET", "/bookings/"+id, nil).Body; b["status"] != "held" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/seatline/seatline/app"
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/internal/apptest"
 	"github.com/seatline/seatline/internal/testenv"
 	"github.com/seatline/seatline/payments"
@@ -27,7 +28,7 @@ func TestWorkerKilledMidPayment(t *testing.T) {
 			_, prefix := testenv.Redis(t)
 			db := testenv.DBName(t)
 			testenv.RequireMailpit(t)
-			sim := payments.NewSimulator(testenv.Client(t).Database(db+"_testsim"), time.Second)
+			sim := payments.NewSimulator(testenv.Client(t).Database(db+"_testsim"), clock.System{}, time.Second)
 			gw := httptest.NewServer(sim)
 			defer gw.Close()
 			api := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, Gateway: gw.URL, Tune: func(c *app.Config) {
@@ -71,7 +72,7 @@ func TestWorkerKilledMidPayment(t *testing.T) {
 				t.Fatalf("the booking records charge %s, the gateway made %s", agg.State().Payment.ChargeID, charges[0].ID)
 			}
 			testenv.WaitMail(t, email, "Booking confirmed", 20*time.Second)
-			if n := testenv.CountMail(settleMail(t, email), "Booking confirmed"); n != 1 {
+			if n := testenv.CountMail(settleMail(t, api, email), "Booking confirmed"); n != 1 {
 				t.Fatalf("%d confirmation emails", n)
 			}
 		})

@@ -38,10 +38,7 @@ func TestReorderedDeliveries(t *testing.T) {
 }
 
 func badDeliveries(t *testing.T, knob func(*app.Config)) {
-	e := paymentEngine(t, func(c *app.Config) {
-		knob(c)
-		c.HoldTTL, c.CheckoutGrace = 3*time.Second, time.Second
-	})
+	e := paymentEngine(t, knob)
 	show := apptest.Show(t, e.Admin(t), 1, 8)
 	ctx := context.Background()
 
@@ -58,6 +55,7 @@ func badDeliveries(t *testing.T, knob func(*app.Config)) {
 	payer.Must(200, "POST", "/bookings/"+paid+"/cancel", nil)
 	waitBooking(t, payer, paid, 10*time.Second, func(b map[string]any) bool { return paymentStatus(b) == "refunded" })
 	waitBooking(t, decliner, declined, 10*time.Second, status("payment_failed"))
+	e.Clock.Advance(apptest.HoldTTL) // the idler's hold lapses
 	waitBooking(t, idler, idle, 10*time.Second, status("expired"))
 	testenv.WaitMail(t, idlerMail, "expired", 10*time.Second)
 	testenv.WaitMail(t, payerMail, "Refund of", 10*time.Second)
@@ -72,7 +70,7 @@ func badDeliveries(t *testing.T, knob func(*app.Config)) {
 		idlerMail:    {"Seats held", "expired"},
 	} {
 		var ms []testenv.Mail
-		for _, m := range settleMail(t, addr) {
+		for _, m := range settleMail(t, e, addr) {
 			if !strings.Contains(m.Subject, "Confirm your email") { // the account's own email
 				ms = append(ms, m)
 			}
@@ -99,7 +97,7 @@ func badDeliveries(t *testing.T, knob func(*app.Config)) {
 // each deadline and its recorded expiry is logged.
 func TestHundredExpiriesRaceNewHolds(t *testing.T) {
 	t.Parallel()
-	e := paymentEngine(t, func(c *app.Config) { c.HoldTTL = 3 * time.Second })
+	e := paymentEngine(t, nil)
 	show := apptest.Show(t, e.Admin(t), 5, 20)
 	seats := make([]string, 100)
 	for i := range seats {
@@ -128,8 +126,8 @@ func TestHundredExpiriesRaceNewHolds(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("100 holds placed in %v", time.Since(start))
-	deadline := start.Add(3 * time.Second)
-	time.Sleep(time.Until(deadline.Add(-300 * time.Millisecond)))
+	// Every hold lapses at once, and the customers race the expiry saga.
+	e.Clock.Advance(apptest.HoldTTL)
 
 	var won, lost atomic.Int64
 	for i := range second {
@@ -162,7 +160,7 @@ func TestHundredExpiriesRaceNewHolds(t *testing.T) {
 	t.Logf("new customers: %d holds, %d conflicts", won.Load(), lost.Load())
 
 	ctx := context.Background()
-	waitUntil(t, 15*time.Second, "every lapsed booking has its expiry recorded", func() bool {
+	waitFor(t, 15*time.Second, "every lapsed booking has its expiry recorded", func() bool {
 		for _, id := range old {
 			b, _, _ := e.App.Commands.Booking(ctx, id)
 			if b.State().Status != "expired" {
@@ -181,8 +179,7 @@ func TestHundredExpiriesRaceNewHolds(t *testing.T) {
 			t.Fatalf("lapsed booking %s still holds seats on the show", id)
 		}
 	}
-	now := time.Now()
-	for _, v := range s.SeatMap(now) {
+	for _, v := range s.SeatMap(e.Clock.Now()) {
 		if slices.Contains(seats, v.ID) && v.State != "free" && slices.Contains(old, v.BookingID) {
 			t.Fatalf("seat %s is still %s by a lapsed booking", v.ID, v.State)
 		}
@@ -197,15 +194,4 @@ func TestHundredExpiriesRaceNewHolds(t *testing.T) {
 	}
 	t.Logf("expiry delay after the deadline over %d jobs: p50 %v, p99 %v, max %v (check interval 100ms)",
 		len(d), d[len(d)/2], d[len(d)*99/100], d[len(d)-1])
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

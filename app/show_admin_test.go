@@ -17,7 +17,8 @@ import (
 // show takes no more holds.
 func TestCancelledShowRefundsEveryBooking(t *testing.T) {
 	t.Parallel()
-	e := paymentEngine(t, func(c *app.Config) { c.SimulatorSlowDelay = 1500 * time.Millisecond })
+	const slowPayment = time.Minute // answered well before the booking's deadline
+	e := paymentEngine(t, func(c *app.Config) { c.SimulatorSlowDelay, c.PaymentTimeout = slowPayment, 10*time.Minute })
 	admin := e.Admin(t)
 	show := apptest.Show(t, admin, 1, 6)
 	payer, _, payerMail := e.NewUserWithEmail(t)
@@ -29,6 +30,7 @@ func TestCancelledShowRefundsEveryBooking(t *testing.T) {
 	slow, _, slowMail := e.NewUserWithEmail(t)
 	pending := slow.Must(201, "POST", "/bookings", map[string]any{"show_id": show, "seats": []string{"A3"}}).Body["id"].(string)
 	slow.Must(202, "POST", "/bookings/"+pending+"/checkout", map[string]any{"payment_token": payments.TokenSlow})
+	waitFor(t, 10*time.Second, "the slow charge is at the card network", func() bool { return e.App.Simulator.Waiting(pending) })
 
 	r := admin.Must(200, "POST", "/admin/shows/"+show+"/cancel", map[string]any{"reason": "projector broke"})
 	if r.Body["status"] != "cancelled" {
@@ -41,13 +43,14 @@ func TestCancelledShowRefundsEveryBooking(t *testing.T) {
 	if b := waitBooking(t, holder, held, 10*time.Second, status("cancelled")); b["status"] != "cancelled" {
 		t.Fatalf("held booking of a cancelled show: %v", b)
 	}
+	e.Clock.Advance(slowPayment) // the payment lands after the show was cancelled
 	b = waitBooking(t, slow, pending, 15*time.Second, func(b map[string]any) bool { return paymentStatus(b) == "refunded" })
 	if paymentReason(b) != "show-cancelled" {
 		t.Fatalf("a payment landing after the show was cancelled: %v", b)
 	}
 	for addr, subject := range map[string]string{payerMail: "Refund of", holderMail: "Booking cancelled", slowMail: "Refund of"} {
 		testenv.WaitMail(t, addr, subject, 10*time.Second)
-		if n := testenv.CountMail(settleMail(t, addr), subject); n != 1 {
+		if n := testenv.CountMail(settleMail(t, e, addr), subject); n != 1 {
 			t.Fatalf("%d emails %q to %s", n, subject, addr)
 		}
 	}
@@ -120,7 +123,7 @@ func TestBroadcastToShowHolders(t *testing.T) {
 		"subject": "Parking closed tonight", "text": "Please use the north entrance.\n\nSee you soon."})
 	id := r.Body["id"].(string)
 	var p map[string]any
-	waitUntil(t, 15*time.Second, "the broadcast is sent", func() bool {
+	waitFor(t, 15*time.Second, "the broadcast is sent", func() bool {
 		p = admin.Must(200, "GET", "/admin/notifications/"+id, nil).Body
 		return p["status"] == "done"
 	})

@@ -208,13 +208,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 // the next customer and on the seat map, before anything records its expiry.
 func TestLapsedHoldFreesItsSeats(t *testing.T) {
 	t.Parallel()
-	e := apptest.Start(t, apptest.Options{HoldTTL: time.Second})
+	e := apptest.Start(t, apptest.Options{})
 	showID := apptest.Show(t, e.Admin(t), 1, 4)
 	first, _ := e.NewUser(t)
 	id := first.Must(201, "POST", "/bookings", map[string]any{"show_id": showID, "seats": []string{"A1", "A2"}}).Body["id"].(string)
 	second, _ := e.NewUser(t)
 	second.Must(409, "POST", "/bookings", map[string]any{"show_id": showID, "seats": []string{"A2"}})
-	time.Sleep(1100 * time.Millisecond)
+	e.Clock.Advance(apptest.HoldTTL)
 	if st := seatStates(second.Must(200, "GET", "/shows/"+showID+"/seats", nil).Body); st["A1"] != "free" || st["A2"] != "free" {
 		t.Fatalf("seats of a lapsed hold: %v", st)
 	}

@@ -22,6 +22,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/seatline/seatline/clock"
 )
 
 // Job is one unit of work.
@@ -52,26 +54,30 @@ func (p permanentError) Unwrap() error { return p.error }
 
 // Queue is a durable job queue in one collection.
 type Queue[T any] struct {
-	coll *mongo.Collection
-	log  *slog.Logger
-	now  func() time.Time
+	coll  *mongo.Collection
+	log   *slog.Logger
+	clock clock.Clock
 
 	mu  sync.Mutex
 	run *runState[T]
 }
 
-// New returns a queue stored in coll.
-func New[T any](coll *mongo.Collection, log *slog.Logger) *Queue[T] {
+// New returns a queue stored in coll whose jobs fall due by clk (nil: the
+// wall clock).
+func New[T any](coll *mongo.Collection, clk clock.Clock, log *slog.Logger) *Queue[T] {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Queue[T]{coll: coll, log: log, now: time.Now}
+	if clk == nil {
+		clk = clock.System{}
+	}
+	return &Queue[T]{coll: coll, log: log, clock: clk}
 }
 
 // Add schedules a job unless one with the same id exists (pending or
 // dead). It reports whether the job is new.
 func (q *Queue[T]) Add(ctx context.Context, id string, due time.Time, payload T) (bool, error) {
-	d := doc[T]{ID: id, Due: due.UTC(), Created: q.now().UTC(), Payload: payload}
+	d := doc[T]{ID: id, Due: due.UTC(), Created: q.clock.Now().UTC(), Payload: payload}
 	if _, err := q.coll.InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return false, nil
@@ -139,9 +145,9 @@ func (q *Queue[T]) Run(ctx context.Context, o Options, fn func(ctx context.Conte
 	sem := make(chan struct{}, o.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	lastScan := q.now()
+	lastScan := q.clock.Now()
 	for {
-		now := q.now()
+		now := q.clock.Now()
 		if o.Rescan > 0 && now.Sub(lastScan) >= o.Rescan {
 			lastScan = now
 			if err := q.load(ctx, r); err != nil && ctx.Err() == nil {
@@ -169,17 +175,14 @@ func (q *Queue[T]) Run(ctx context.Context, o Options, fn func(ctx context.Conte
 			wait = min(wait, o.Rescan)
 		}
 		if next, ok := r.nextDue(); ok {
-			wait = min(wait, max(next.Sub(q.now()), 0))
+			wait = min(wait, max(next.Sub(q.clock.Now()), 0))
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil
 		case <-r.wake:
-		case <-t.C:
+		case <-q.clock.After(wait):
 		}
-		t.Stop()
 	}
 }
 
@@ -224,7 +227,7 @@ func (q *Queue[T]) runOne(ctx context.Context, r *runState[T], o Options, d doc[
 		d.Dead = true
 		q.log.Error("jobs: job is dead", "job", d.ID, "attempts", d.Attempts, "err", err)
 	} else {
-		d.Due = q.now().Add(o.Backoff(d.Attempts)).UTC()
+		d.Due = q.clock.Now().Add(o.Backoff(d.Attempts)).UTC()
 		q.log.Warn("jobs: job failed, will retry", "job", d.ID, "attempts", d.Attempts, "due", d.Due, "err", err)
 	}
 	if _, werr := q.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); werr != nil {

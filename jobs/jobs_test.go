@@ -19,7 +19,7 @@ type payload struct {
 func TestJobsRunInDueOrderAndSurviveTerms(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	q := jobs.New[payload](testenv.Database(t).Collection("jobs"), testenv.Logger(t))
+	q := jobs.New[payload](testenv.Database(t).Collection("jobs"), nil, testenv.Logger(t))
 	base := time.Now()
 	for i := 0; i < 10; i++ {
 		added, err := q.Add(ctx, fmt.Sprintf("j%d", i), base.Add(time.Duration(10-i)*10*time.Millisecond), payload{N: i})
@@ -102,7 +102,7 @@ func TestFailedJobsAreRetriedAndPermanentOnesDie(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	q := jobs.New[payload](testenv.Database(t).Collection("jobs"), testenv.Logger(t))
+	q := jobs.New[payload](testenv.Database(t).Collection("jobs"), nil, testenv.Logger(t))
 	_, _ = q.Add(ctx, "flaky", time.Now(), payload{N: 1})
 	_, _ = q.Add(ctx, "broken", time.Now(), payload{N: 2})
 	var mu sync.Mutex
@@ -129,10 +129,17 @@ func TestFailedJobsAreRetriedAndPermanentOnesDie(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the flaky job did not succeed")
 	}
-	time.Sleep(50 * time.Millisecond)
-	st, err := q.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// The runner records a job's end after the job returns: wait for it.
+	var st jobs.Stats
+	for {
+		var err error
+		if st, err = q.Stats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()

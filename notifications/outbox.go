@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/jobs"
 	"github.com/seatline/seatline/mailer"
 )
@@ -93,6 +94,7 @@ const (
 
 // Outbox queues and sends emails.
 type Outbox struct {
+	clock   clock.Clock
 	queue   *jobs.Queue[Request]
 	history *mongo.Collection
 	sender  mailer.Sender
@@ -106,10 +108,11 @@ type Outbox struct {
 	OnResult func(template, status string)
 }
 
-// NewOutbox returns the outbox stored in db.
-func NewOutbox(db *mongo.Database, sender mailer.Sender, rcpt Recipients, details Details, tmpl *Templates, log *slog.Logger) *Outbox {
+// NewOutbox returns the outbox stored in db, its retries due by clk.
+func NewOutbox(db *mongo.Database, clk clock.Clock, sender mailer.Sender, rcpt Recipients, details Details, tmpl *Templates, log *slog.Logger) *Outbox {
 	return &Outbox{
-		queue: jobs.New[Request](db.Collection("email_jobs"), log), history: db.Collection("emails"),
+		clock: clk,
+		queue: jobs.New[Request](db.Collection("email_jobs"), clk, log), history: db.Collection("emails"),
 		sender: sender, rcpt: rcpt, details: details, tmpl: tmpl, log: log,
 		opts: jobs.Options{Workers: 4, MaxAttempts: 8, Rescan: 2 * time.Second},
 	}
@@ -117,7 +120,7 @@ func NewOutbox(db *mongo.Database, sender mailer.Sender, rcpt Recipients, detail
 
 // Enqueue queues an email unless one with the same id was queued before.
 func (o *Outbox) Enqueue(ctx context.Context, r Request) (bool, error) {
-	return o.queue.Add(ctx, r.ID, time.Now(), r)
+	return o.queue.Add(ctx, r.ID, o.clock.Now(), r)
 }
 
 // Run sends queued emails until ctx ends (one process at a time).
@@ -158,7 +161,7 @@ func (o *Outbox) send(ctx context.Context, j jobs.Job[Request]) error {
 	if err != nil {
 		return o.failed(ctx, rec, err)
 	}
-	rec.Status, rec.SentAt = Sent, time.Now().UTC()
+	rec.Status, rec.SentAt = Sent, o.clock.Now()
 	return o.save(ctx, rec)
 }
 
@@ -223,7 +226,7 @@ func (o *Outbox) save(ctx context.Context, rec Record) error {
 	if o.OnResult != nil {
 		o.OnResult(rec.Template, rec.Status)
 	}
-	rec.UpdatedAt = time.Now().UTC()
+	rec.UpdatedAt = o.clock.Now()
 	_, err := o.history.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, rec, options.Replace().SetUpsert(true))
 	return err
 }

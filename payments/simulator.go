@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/seatline/seatline/clock"
 )
 
 // Test tokens understood by the simulator.
@@ -27,16 +30,19 @@ const (
 // idempotency key, so the same key never charges twice, across restarts.
 type Simulator struct {
 	charges, refunds, flakes *mongo.Collection
+	clock                    clock.Clock
 	SlowDelay                time.Duration
+	waiting                  sync.Map // reference → slow charges in flight
 }
 
-// NewSimulator returns a simulator with its ledger in db.
-func NewSimulator(db *mongo.Database, slow time.Duration) *Simulator {
+// NewSimulator returns a simulator with its ledger in db. A slow charge
+// answers once slow has passed on clk.
+func NewSimulator(db *mongo.Database, clk clock.Clock, slow time.Duration) *Simulator {
 	if slow <= 0 {
 		slow = 5 * time.Second
 	}
 	return &Simulator{charges: db.Collection("sim_charges"), refunds: db.Collection("sim_refunds"),
-		flakes: db.Collection("sim_flakes"), SlowDelay: slow}
+		flakes: db.Collection("sim_flakes"), clock: clk, SlowDelay: slow}
 }
 
 type chargeDoc struct {
@@ -49,6 +55,13 @@ type refundDoc struct {
 	Key     string    `bson:"_id"`
 	Refund  Refund    `bson:"refund"`
 	Created time.Time `bson:"created"`
+}
+
+// Waiting reports whether a slow charge for reference (a booking id) is
+// at the simulated card network, not answered yet.
+func (s *Simulator) Waiting(reference string) bool {
+	_, ok := s.waiting.Load(reference)
+	return ok
 }
 
 // ServeHTTP implements the gateway protocol: POST /v1/charges,
@@ -91,7 +104,9 @@ func (s *Simulator) charge(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case TokenSlow:
-		time.Sleep(s.SlowDelay)
+		s.waiting.Store(req.Reference, true)
+		<-s.clock.After(s.SlowDelay)
+		s.waiting.Delete(req.Reference)
 	case TokenError:
 		if _, err := s.flakes.InsertOne(ctx, bson.D{{Key: "_id", Value: key}}); err == nil {
 			http.Error(w, "simulated gateway failure", http.StatusServiceUnavailable)
@@ -100,7 +115,7 @@ func (s *Simulator) charge(w http.ResponseWriter, r *http.Request) {
 	default:
 		ch.Status, ch.DeclineReason = Declined, "unknown test token"
 	}
-	if _, err := s.charges.InsertOne(ctx, chargeDoc{Key: key, Charge: ch, Created: time.Now().UTC()}); err != nil {
+	if _, err := s.charges.InsertOne(ctx, chargeDoc{Key: key, Charge: ch, Created: s.clock.Now()}); err != nil {
 		if !mongo.IsDuplicateKeyError(err) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -131,7 +146,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithoutCancel(r.Context())
 	rf := Refund{ID: "re_" + randomID(), ChargeID: req.ChargeID, Amount: req.Amount}
-	if _, err := s.refunds.InsertOne(ctx, refundDoc{Key: key, Refund: rf, Created: time.Now().UTC()}); err != nil {
+	if _, err := s.refunds.InsertOne(ctx, refundDoc{Key: key, Refund: rf, Created: s.clock.Now()}); err != nil {
 		if !mongo.IsDuplicateKeyError(err) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -117,6 +117,9 @@ type RebuildOptions struct {
 	// the old one does and all projectors of the model are paused; tests
 	// compare the two here.
 	OnSwitch func(ctx context.Context, m Model, old, new *mongo.Database) error
+	// OnProgress, if set, runs each time progress is recorded, before the
+	// rebuild checks whether it was cancelled (tests pause it here).
+	OnProgress func(ctx context.Context, rb Rebuild)
 	// Watermark is how far a model's live projector has applied the log;
 	// before OnSwitch the old generation is brought to the new one's
 	// position.
@@ -539,7 +542,10 @@ func (r *Rebuilder) build(ctx context.Context, rb *Rebuild, m Model, newDB *mong
 		return err
 	}
 	log.Info("projections: readers switched to the new generation", "db", newDB.Name(), "position", rb.Position, "events", rb.Events)
-	time.Sleep(r.opts.SwitchWait)
+	select { // readers in other processes follow within the wait
+	case <-ctx.Done():
+	case <-time.After(r.opts.SwitchWait):
+	}
 	return nil
 }
 
@@ -569,12 +575,18 @@ func (r *Rebuilder) verify(ctx context.Context, rb *Rebuild, m Model, newDB *mon
 
 // tick records progress and stops the rebuild if it was cancelled.
 func (r *Rebuilder) tick(ctx context.Context, rb *Rebuild) error {
+	if err := r.save(ctx, rb); err != nil {
+		return err
+	}
+	if r.opts.OnProgress != nil {
+		r.opts.OnProgress(ctx, *rb)
+	}
 	if yes, err := r.cancelled(ctx, rb.ID); err != nil {
 		return err
 	} else if yes {
 		return errCancelled
 	}
-	return r.save(ctx, rb)
+	return nil
 }
 
 // save writes the progress document (the runner is its only writer).

@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/domain/booking"
 	"github.com/seatline/seatline/eventstore"
@@ -32,6 +33,7 @@ const ExpirySaga = "saga.expiry"
 type Expiry struct {
 	rescan   time.Duration // see SetRescan
 	cmd      *commands.Handlers
+	clock    clock.Clock
 	queue    *jobs.Queue[expiryJob]
 	interval time.Duration
 	log      *slog.Logger
@@ -47,13 +49,13 @@ type expiryJob struct {
 	Meta      meta   `bson:"meta"`
 }
 
-// NewExpiry returns the expiry saga with its jobs in db; interval is the
-// longest the runner sleeps between checks (1s).
-func NewExpiry(cmd *commands.Handlers, db *mongo.Database, interval time.Duration, log *slog.Logger) *Expiry {
+// NewExpiry returns the expiry saga with its jobs in db, due by clk;
+// interval is the longest the runner sleeps between checks (1s).
+func NewExpiry(cmd *commands.Handlers, db *mongo.Database, clk clock.Clock, interval time.Duration, log *slog.Logger) *Expiry {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	return &Expiry{cmd: cmd, queue: jobs.New[expiryJob](db.Collection("expiry_jobs"), log), interval: interval, log: log}
+	return &Expiry{cmd: cmd, clock: clk, queue: jobs.New[expiryJob](db.Collection("expiry_jobs"), clk, log), interval: interval, log: log}
 }
 
 // Name implements relay.Handler.
@@ -102,7 +104,7 @@ func (x *Expiry) Handle(ctx context.Context, batch []eventstore.Commit) error {
 func (x *Expiry) expire(ctx context.Context, j jobs.Job[expiryJob]) error {
 	if j.Attempts == 0 {
 		x.mu.Lock()
-		x.delays = append(x.delays, time.Since(j.Due))
+		x.delays = append(x.delays, x.clock.Now().Sub(j.Due))
 		if len(x.delays) > 10000 {
 			x.delays = x.delays[5000:]
 		}

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/domain/booking"
 	"github.com/seatline/seatline/domain/broadcast"
@@ -40,6 +41,7 @@ type Users interface {
 // group reading history) send nothing: replays never email.
 type Notify struct {
 	cmd        *commands.Handlers
+	clock      clock.Clock
 	outbox     *notifications.Outbox
 	users      Users
 	broadcasts *mongo.Collection
@@ -48,11 +50,11 @@ type Notify struct {
 }
 
 // NewNotify returns the saga; broadcast bookkeeping lives in db.
-func NewNotify(cmd *commands.Handlers, outbox *notifications.Outbox, users Users, db *mongo.Database, maxAge time.Duration, log *slog.Logger) *Notify {
+func NewNotify(cmd *commands.Handlers, outbox *notifications.Outbox, users Users, db *mongo.Database, clk clock.Clock, maxAge time.Duration, log *slog.Logger) *Notify {
 	if maxAge <= 0 {
 		maxAge = time.Hour
 	}
-	return &Notify{cmd: cmd, outbox: outbox, users: users, broadcasts: db.Collection("broadcasts"), maxAge: maxAge, log: log}
+	return &Notify{cmd: cmd, clock: clk, outbox: outbox, users: users, broadcasts: db.Collection("broadcasts"), maxAge: maxAge, log: log}
 }
 
 // Name implements relay.Handler.
@@ -73,7 +75,7 @@ var bookingTemplates = map[string]string{
 // Handle implements relay.Handler.
 func (n *Notify) Handle(ctx context.Context, batch []eventstore.Commit) error {
 	for _, c := range batch {
-		if time.Since(c.Time) > n.maxAge {
+		if n.clock.Now().Sub(c.Time) > n.maxAge {
 			continue
 		}
 		for i, e := range c.Events {
@@ -178,7 +180,7 @@ func (n *Notify) broadcast(ctx context.Context, eventID string, ev broadcast.Req
 		}
 	}
 	_, err := n.broadcasts.ReplaceOne(ctx, bson.D{{Key: "_id", Value: ev.BroadcastID}}, BroadcastDoc{
-		ID: ev.BroadcastID, Audience: ev.Audience, ShowID: ev.ShowID, Subject: ev.Subject, Total: len(users), Queued: time.Now().UTC(),
+		ID: ev.BroadcastID, Audience: ev.Audience, ShowID: ev.ShowID, Subject: ev.Subject, Total: len(users), Queued: n.clock.Now(),
 	}, options.Replace().SetUpsert(true))
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/domain/booking"
 	"github.com/seatline/seatline/eventstore"
@@ -34,6 +35,7 @@ const PaymentSaga = "saga.payment"
 type Payment struct {
 	rescan   time.Duration // see SetRescan
 	cmd      *commands.Handlers
+	clock    clock.Clock
 	gw       payments.Gateway
 	charges  *jobs.Queue[chargeJob]
 	refunds  *jobs.Queue[refundJob]
@@ -68,15 +70,15 @@ func (m meta) metadata() eventstore.Metadata {
 	return eventstore.Metadata{CorrelationID: m.Correlation, CausationID: m.Causation, Actor: "saga:" + PaymentSaga}
 }
 
-// NewPayment returns the payment saga with its jobs in db. timeout bounds
-// each gateway call.
-func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database, timeout time.Duration, log *slog.Logger, hit func(string)) *Payment {
+// NewPayment returns the payment saga with its jobs in db, due by clk.
+// timeout bounds each gateway call.
+func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database, clk clock.Clock, timeout time.Duration, log *slog.Logger, hit func(string)) *Payment {
 	if hit == nil {
 		hit = func(string) {}
 	}
-	return &Payment{cmd: cmd, gw: gw, timeout: timeout, log: log, hit: hit,
-		charges:  jobs.New[chargeJob](db.Collection("charge_jobs"), log),
-		refunds:  jobs.New[refundJob](db.Collection("refund_jobs"), log),
+	return &Payment{cmd: cmd, clock: clk, gw: gw, timeout: timeout, log: log, hit: hit,
+		charges:  jobs.New[chargeJob](db.Collection("charge_jobs"), clk, log),
+		refunds:  jobs.New[refundJob](db.Collection("refund_jobs"), clk, log),
 		attempts: db.Collection("charge_attempts"),
 		calls:    db.Collection("gateway_calls"),
 	}
@@ -120,9 +122,9 @@ func (p *Payment) Handle(ctx context.Context, batch []eventstore.Commit) error {
 					return lerr
 				}
 				st := b.State()
-				_, err = p.charges.Add(ctx, "charge:"+id, time.Now(), chargeJob{BookingID: id, Token: ev.PaymentToken, Amount: st.Amount, Currency: st.Currency, Meta: m})
+				_, err = p.charges.Add(ctx, "charge:"+id, p.clock.Now(), chargeJob{BookingID: id, Token: ev.PaymentToken, Amount: st.Amount, Currency: st.Currency, Meta: m})
 			case booking.RefundRequested:
-				_, err = p.refunds.Add(ctx, "refund:"+id, time.Now(), refundJob{BookingID: id, Meta: m})
+				_, err = p.refunds.Add(ctx, "refund:"+id, p.clock.Now(), refundJob{BookingID: id, Meta: m})
 			}
 			if err != nil {
 				return fmt.Errorf("%s: commit %d: %w", PaymentSaga, c.Position, err)
@@ -150,15 +152,15 @@ func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 	if err != nil {
 		return err
 	}
-	if !called && b.Status(time.Now()) != booking.StatusPaymentPending {
+	if !called && b.Status(p.clock.Now()) != booking.StatusPaymentPending {
 		return nil // never charged, and it is too late to
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
-	start := time.Now()
+	at, start := p.clock.Now(), time.Now()
 	ch, err := p.gw.Charge(cctx, payments.ChargeRequest{IdempotencyKey: "booking:" + job.BookingID + ":charge",
 		Reference: job.BookingID, Token: job.Token, Amount: job.Amount, Currency: job.Currency})
 	cancel()
-	call := GatewayCall{BookingID: job.BookingID, Kind: "charge", Attempt: j.Attempts + 1, At: start.UTC(), Causation: job.Meta.Causation,
+	call := GatewayCall{BookingID: job.BookingID, Kind: "charge", Attempt: j.Attempts + 1, At: at, Causation: job.Meta.Causation,
 		Correlation: job.Meta.Correlation, Millis: time.Since(start).Milliseconds(), ChargeID: ch.ID, Outcome: ch.Status, Reason: ch.DeclineReason}
 	if err != nil {
 		call.Outcome, call.Error = "error", err.Error()
@@ -186,7 +188,7 @@ func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 // calledBefore records that the gateway is about to be called for a
 // booking and reports whether a call was recorded before.
 func (p *Payment) calledBefore(ctx context.Context, bookingID string) (bool, error) {
-	_, err := p.attempts.InsertOne(ctx, bson.D{{Key: "_id", Value: bookingID}, {Key: "at", Value: time.Now().UTC()}})
+	_, err := p.attempts.InsertOne(ctx, bson.D{{Key: "_id", Value: bookingID}, {Key: "at", Value: p.clock.Now()}})
 	if mongo.IsDuplicateKeyError(err) {
 		return true, nil
 	}
@@ -203,11 +205,11 @@ func (p *Payment) refund(ctx context.Context, j jobs.Job[refundJob]) error {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
-	start := time.Now()
+	at, start := p.clock.Now(), time.Now()
 	rf, err := p.gw.Refund(cctx, payments.RefundRequest{IdempotencyKey: "booking:" + j.Payload.BookingID + ":refund",
 		ChargeID: st.Payment.ChargeID, Amount: st.Payment.RefundAmount})
 	cancel()
-	call := GatewayCall{BookingID: j.Payload.BookingID, Kind: "refund", Attempt: j.Attempts + 1, At: start.UTC(), Causation: j.Payload.Meta.Causation,
+	call := GatewayCall{BookingID: j.Payload.BookingID, Kind: "refund", Attempt: j.Attempts + 1, At: at, Causation: j.Payload.Meta.Causation,
 		Correlation: j.Payload.Meta.Correlation, Millis: time.Since(start).Milliseconds(), ChargeID: st.Payment.ChargeID, RefundID: rf.ID, Outcome: "succeeded"}
 	if err != nil {
 		call.Outcome, call.Error = "error", err.Error()

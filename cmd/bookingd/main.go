@@ -38,7 +38,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, cfg)
+	a, err := app.New(ctx, cfg, app.Hooks{Failpoint: failpoint()})
 	if err != nil {
 		return err
 	}

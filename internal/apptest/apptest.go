@@ -24,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/seatline/seatline/app"
+	"github.com/seatline/seatline/clock"
 	"github.com/seatline/seatline/httpapi"
 	"github.com/seatline/seatline/identity"
 	"github.com/seatline/seatline/internal/testenv"
@@ -35,6 +36,11 @@ const (
 	AdminPassword = "admin-password-123"
 )
 
+// HoldTTL is how long holds last on a test engine unless Options say
+// otherwise: long enough never to lapse by itself during a test. Tests
+// that need a hold to lapse advance the engine's Clock past it.
+const HoldTTL = 10 * time.Minute
+
 // Options choose what an engine shares with others.
 type Options struct {
 	DB          string // database name; engines with the same name share data
@@ -45,13 +51,20 @@ type Options struct {
 	Mail        bool   // send email to the test Mailpit (else to the log)
 	Gateway     string // PAYMENT_GATEWAY (default: the built-in simulator)
 	Tune        func(*app.Config)
+	// Clock is the engine's business time; engines of one deployment
+	// share one (default: a clock of its own at real time).
+	Clock *clock.Offset
+	Hooks app.Hooks // Hooks.Clock is set from Clock
 }
 
 // Engine is one running app behind an HTTP test server.
 type Engine struct {
 	App *app.App
 	URL string
-	srv *httptest.Server
+	// Clock is the engine's business time: Advance it to make holds,
+	// checkouts and jobs fall due instead of sleeping.
+	Clock *clock.Offset
+	srv   *httptest.Server
 }
 
 // Start boots an engine and stops it when the test ends.
@@ -61,7 +74,7 @@ func Start(t testing.TB, o Options) *Engine {
 		o.DB = testenv.DBName(t)
 	}
 	if o.HoldTTL == 0 {
-		o.HoldTTL = 10 * time.Minute
+		o.HoldTTL = HoldTTL
 	}
 	cfg := app.Config{
 		HTTPAddr: "127.0.0.1:0", MongoURI: testenv.MongoURI(t), MongoDB: o.DB,
@@ -93,7 +106,11 @@ func Start(t testing.TB, o Options) *Engine {
 	if o.Tune != nil {
 		o.Tune(&cfg)
 	}
-	a, err := app.New(context.Background(), cfg)
+	if o.Clock == nil {
+		o.Clock = clock.NewOffset(0)
+	}
+	o.Hooks.Clock = o.Clock
+	a, err := app.New(context.Background(), cfg, o.Hooks)
 	if err != nil {
 		t.Fatalf("apptest: start engine: %v", err)
 	}
@@ -103,7 +120,7 @@ func Start(t testing.TB, o Options) *Engine {
 	}
 	srv.Config.Handler = a.Handler()
 	srv.Start()
-	e := &Engine{App: a, URL: srv.URL, srv: srv}
+	e := &Engine{App: a, URL: srv.URL, Clock: o.Clock, srv: srv}
 	t.Cleanup(e.Stop)
 	return e
 }

@@ -36,7 +36,7 @@ func Bookingd(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "bookingd")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/bookingd")
+		cmd := exec.Command("go", "build", "-tags", "failpoints", "-o", buildPath, "./cmd/bookingd")
 		cmd.Dir = root
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
