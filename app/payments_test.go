@@ -65,16 +65,20 @@ func settleMail(t *testing.T, e *apptest.Engine, addr string) []testenv.Mail {
 	return testenv.Mails(t, addr)
 }
 
-// settle waits until the deployment of e is quiet: every consumer has
-// handled the whole log, and the outbox has nothing left to send.
-func settle(t *testing.T, e *apptest.Engine) {
+// settle waits until the deployment of e is quiet: the consumer groups
+// (every group if none is named) have handled the whole log, and the
+// outbox has nothing left to send.
+func settle(t *testing.T, e *apptest.Engine, groups ...string) {
 	t.Helper()
+	if len(groups) == 0 {
+		groups = app.Groups()
+	}
 	ctx := context.Background()
 	head, err := e.App.Store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := e.App.Freshness.Wait(ctx, head, 30*time.Second, app.Groups()...); !ok || err != nil {
+	if ok, err := e.App.Freshness.Wait(ctx, head, 30*time.Second, groups...); !ok || err != nil {
 		t.Fatalf("consumers did not reach position %d: %v", head, err)
 	}
 	waitFor(t, 30*time.Second, "the outbox has sent everything", func() bool {

@@ -122,6 +122,10 @@ func TestRebuildUnderLoad(t *testing.T) {
 	// Traffic: holds through both instances, reads of seat maps, bookings
 	// and lists through both, until the rebuilds are done.
 	show := apptest.Show(t, admin, 8, 50)
+	for _, e := range []*apptest.Engine{w, api2} { // customers find the show before they book
+		c := e.Client(t)
+		waitFor(t, time.Minute, "the new show's seat map served", func() bool { return c.Do("GET", "/shows/"+show+"/seats", nil).Status == 200 })
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
