@@ -137,7 +137,8 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		}
 		uri = a.ferret.URI
 	}
-	copts := options.Client().ApplyURI(uri).SetMaxPoolSize(128)
+	a.Metrics = metrics.New()
+	copts := options.Client().ApplyURI(uri).SetMaxPoolSize(128).SetMonitor(a.Metrics.DBMonitor())
 	if a.client, err = mongo.Connect(copts); err != nil {
 		return a, fmt.Errorf("app: connect to MongoDB: %w", err)
 	}
@@ -192,7 +193,6 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		a.FirstAdmin = &Credentials{Email: login, Password: pw}
 	}
 
-	a.Metrics = metrics.New()
 	a.Store.OnCommit(func(cs []eventstore.Commit) {
 		n := 0
 		for _, c := range cs {
@@ -281,7 +281,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	}
 	a.Newsletter = newsletter.NewService(db("_newsletter"), listKeys, cfg.PublicURL, newsletterMail{a}, limits, a.log)
 	cursorKey := sha256.Sum256(append([]byte("seatline/cursor/"), keys[0].Secret...))
-	a.handler = httpapi.New(httpapi.Deps{
+	deps := httpapi.Deps{
 		CursorKey: cursorKey[:], Index: a.Index, SeatHub: a.SeatHub, Feed: feedWaiter{a}, Log: a.Store, SSEHeartbeat: cfg.SSEHeartbeat,
 		Commands: a.Commands, Identity: a.Identity, Catalog: a.Catalog, Shows: a.Shows, SeatMaps: a.SeatMaps,
 		Bookings: a.Bookings, Freshness: a.Freshness, Rebuilder: a.Rebuilder,
@@ -290,7 +290,11 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		Webhooks: payments.NewWebhooks(cfg.PaymentWebhookSecret, 5*time.Minute, db("_payments")),
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, Now: hooks.Clock.Now, TrustedProxies: cfg.TrustedProxies,
-	})
+	}
+	a.handler = httpapi.New(deps)
+	if cfg.Role == RoleWorker {
+		a.handler = httpapi.NewOps(deps) // probes and scrapers only
+	}
 	return a, nil
 }
 

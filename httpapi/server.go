@@ -95,6 +95,21 @@ type api struct {
 
 // New returns the HTTP handler of the whole API.
 func New(d Deps) http.Handler {
+	a, r := newRouter(d)
+	a.routes(r)
+	return r
+}
+
+// NewOps returns the handler a worker process serves: only /healthz,
+// /readyz and /metrics, so that probes and scrapers reach every process.
+func NewOps(d Deps) http.Handler {
+	_, r := newRouter(d)
+	return r
+}
+
+// newRouter returns the router with the middleware and the operations
+// routes every process serves.
+func newRouter(d Deps) (*api, *gin.Engine) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -123,6 +138,11 @@ func New(d Deps) http.Handler {
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.readyz)
 	r.GET("/metrics", a.metrics)
+	return a, r
+}
+
+// routes adds the API's routes.
+func (a *api) routes(r *gin.Engine) {
 	r.GET("/openapi.yaml", a.openAPI)
 
 	v1 := r.Group("/api/v1")
@@ -192,7 +212,6 @@ func New(d Deps) http.Handler {
 	adm.GET("/newsletters/:id", a.getCampaign)
 	adm.GET("/users", a.listUsers)
 	adm.PATCH("/users/:id", a.patchUser)
-	return r
 }
 
 const (

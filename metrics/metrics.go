@@ -32,6 +32,7 @@ type Metrics struct {
 	emails         *prometheus.CounterVec
 	holdsExpired   prometheus.Counter
 	holdsPlaced    prometheus.Counter
+	dbOps          *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with the Go runtime
@@ -62,8 +63,11 @@ func New() *Metrics {
 		Help: "Emails by template and outcome (sent, retrying, failed, skipped)."}, []string{"template", "outcome"})
 	m.holdsExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_holds_expired_total", Help: "Holds the expiry saga expired."})
 	m.holdsPlaced = prometheus.NewCounter(prometheus.CounterOpts{Name: "seatline_holds_placed_total", Help: "Holds placed through this process."})
+	m.dbOps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_db_operations_total",
+		Help: "Database commands (round trips) this process sent, by database, collection and kind (insert, find, update, delete, ...)."},
+		[]string{"database", "collection", "kind"})
 	for _, c := range []prometheus.Collector{m.httpDuration, m.cmdDuration, m.cmdConflicts, m.cmdBatch, m.appendCommits, m.appendEvents,
-		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced} {
+		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced, m.dbOps} {
 		f(c)
 	}
 	return m

@@ -32,6 +32,34 @@ type CheckReport struct {
 	BookingsCompared  int      `json:"bookings_compared"`
 	ReadModelMismatch []string `json:"read_model_mismatches"`
 	Seconds           float64  `json:"seconds"`
+	// ConfirmedPerSecond is the confirmed bookings of the run over the
+	// time from its first hold to its last confirmation, both as the log
+	// records them.
+	ConfirmedPerSecond float64   `json:"confirmed_per_second"`
+	FirstHold          time.Time `json:"first_hold"`
+	LastConfirmation   time.Time `json:"last_confirmation"`
+}
+
+// confirmedRate finds the run's first hold and last confirmation in the
+// log and the rate of confirmations between them.
+func confirmedRate(rep *CheckReport, all commits) {
+	n := 0
+	for _, c := range all {
+		for _, e := range c.Events {
+			switch e.Event.(type) {
+			case show.SeatsHeld:
+				if rep.FirstHold.IsZero() {
+					rep.FirstHold = c.Time
+				}
+			case booking.Confirmed:
+				n++
+				rep.LastConfirmation = c.Time
+			}
+		}
+	}
+	if d := rep.LastConfirmation.Sub(rep.FirstHold).Seconds(); n > 0 && d > 0 {
+		rep.ConfirmedPerSecond = float64(n) / d
+	}
 }
 
 // commits is the log read over HTTP, decoded, in order.
@@ -149,6 +177,7 @@ func check(ctx context.Context, c *client, adminToken string, f *fixture, made [
 	if rep.Violations == nil {
 		rep.Violations = []string{}
 	}
+	confirmedRate(&rep, log.all)
 	progress(fmt.Sprintf("invariants: %d commits, %d holds, %d sales, %d confirmed, %d violations", inv.Commits, inv.Holds, inv.Sales, inv.Confirmed, len(inv.Violations)))
 
 	// The engine keeps moving (payments finishing, holds expiring), so each

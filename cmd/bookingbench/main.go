@@ -49,6 +49,8 @@ type options struct {
 	abandon, decline, browse    float64
 	jsonPath                    string
 	check, affinity             bool
+	metrics, metricsToken       string
+	ceiling                     string
 }
 
 // Report is the machine-readable result (-json).
@@ -63,7 +65,16 @@ type Report struct {
 	SoldOut  bool                `json:"sold_out"`
 	Ops      map[string]OpReport `json:"operations"`
 	Counts   map[string]int      `json:"counts"`
-	Check    *CheckReport        `json:"check,omitempty"`
+	// FinalAfterLoad is how long after the load ended the last booking
+	// with a checkout reached its outcome; NotFinal counts those that had
+	// not by the end of -settle.
+	FinalAfterLoad float64 `json:"final_after_load_seconds"`
+	NotFinal       int     `json:"not_final"`
+	// LagZeroAfterLoad is how long after the load ended every consumer
+	// group had handled the whole log (-1: not within -settle).
+	LagZeroAfterLoad float64      `json:"lag_zero_after_load_seconds"`
+	DB               *DBOps       `json:"db_operations,omitempty"`
+	Check            *CheckReport `json:"check,omitempty"`
 }
 
 func main() {
@@ -93,9 +104,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, er
 	fs.Float64Var(&o.browse, "browse", 0.7, "mixed: share of iterations that browse")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file (- for stdout, instead of the table)")
 	fs.BoolVar(&o.check, "check", true, "verify the log and the read models at the end")
+	fs.StringVar(&o.metrics, "metrics", "", "base URLs of every process to read database operations from (GET /metrics), comma-separated (default: -url); workers serve /metrics on their HTTP_ADDR")
+	fs.StringVar(&o.metricsToken, "metrics-token", getenv("METRICS_TOKEN"), "bearer token of /metrics (METRICS_TOKEN)")
+	fs.StringVar(&o.ceiling, "insert-ceiling", "", "instead of a scenario: measure the raw single-insert rate of the MongoDB server at this URI (8 writers, 5s), the ceiling for ratios")
 	fs.BoolVar(&o.affinity, "affinity", false, "with several -url: send each show's holds and checkouts to one of them (by show id), as a load balancer with show affinity would")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if o.ceiling != "" {
+		rate, err := insertCeiling(ctx, o.ceiling, 8, 5*time.Second)
+		if err != nil {
+			fmt.Fprintln(errOut, "bookingbench: insert ceiling:", err)
+			return 1
+		}
+		fmt.Fprintf(out, "raw single inserts: %.0f/s\n", rate)
+		return 0
 	}
 	switch {
 	case o.scenario != "hot-show" && o.scenario != "browse" && o.scenario != "mixed":
@@ -164,7 +187,13 @@ func bench(ctx context.Context, o options, progress func(string)) (*Report, erro
 		return nil, fmt.Errorf("set up: %w", err)
 	}
 	st := newStats()
-	r := &runner{cs: cs, f: f, st: st, abandon: o.abandon, decline: o.decline, browse: o.browse, affinity: o.affinity}
+	r := &runner{cs: cs, f: f, st: st, abandon: o.abandon, decline: o.decline, browse: o.browse, affinity: o.affinity,
+		paying: map[string]booked{}}
+	metricsURLs := strings.Split(or(o.metrics, o.url), ",")
+	dbBefore, dbErr := scrapeDBOps(ctx, metricsURLs, o.metricsToken)
+	if dbErr != nil {
+		progress(fmt.Sprintf("no database operation counts: %v", dbErr))
+	}
 	seats := len(f.seats[f.shows[0]]) // the layout rounds up to whole rows
 	r.free.Store(int64(seats))
 	progress(fmt.Sprintf("%s: %d virtual users for %s", o.scenario, o.vus, o.duration))
@@ -205,8 +234,11 @@ loop:
 		}
 	}
 	elapsed := time.Since(start)
+	loadEnd := time.Now()
+	final, notFinal := r.finish(ctx, o.settle, progress)
 	rep := &Report{Scenario: o.scenario, URL: o.url, VUs: o.vus, Shows: o.shows, Seats: seats, Users: o.users,
-		Seconds: elapsed.Seconds(), SoldOut: r.soldOut.Load(), Ops: st.report(elapsed), Counts: map[string]int{}}
+		Seconds: elapsed.Seconds(), SoldOut: r.soldOut.Load(), Ops: st.report(elapsed), Counts: map[string]int{},
+		FinalAfterLoad: final.Seconds(), NotFinal: notFinal}
 	st.mu.Lock()
 	for k, v := range st.counts {
 		rep.Counts[k] = v
@@ -214,6 +246,21 @@ loop:
 	st.mu.Unlock()
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
+	}
+	if dbErr == nil {
+		if after, err := scrapeDBOps(ctx, metricsURLs, o.metricsToken); err == nil {
+			rep.DB = dbOpsBetween(dbBefore, after, rep.Counts["holds"], rep.Counts["confirmed"], len(metricsURLs))
+		} else {
+			progress(fmt.Sprintf("no database operation counts: %v", err))
+		}
+		rep.LagZeroAfterLoad = -1
+		for time.Since(loadEnd) < o.settle && ctx.Err() == nil {
+			if lag, err := relayLag(ctx, metricsURLs[0], o.metricsToken); err == nil && lag == 0 {
+				rep.LagZeroAfterLoad = time.Since(loadEnd).Seconds()
+				break
+			}
+			sleep(ctx, 100*time.Millisecond)
+		}
 	}
 	if o.check {
 		progress("checking the event log and the read models")
@@ -240,6 +287,11 @@ func printReport(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %-32s %d\n", k, r.Counts[k])
 		}
 	}
+	fmt.Fprintf(w, "\nevery checkout final %.1fs after the load ended (%d not final); consumer lag 0 after %.1fs\n",
+		r.FinalAfterLoad, r.NotFinal, r.LagZeroAfterLoad)
+	if r.DB != nil {
+		printDBOps(w, r.DB)
+	}
 	if c := r.Check; c != nil {
 		verdict := "PASSED"
 		if !c.OK {
@@ -248,6 +300,8 @@ func printReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "\ncheck from the event log: %s\n", verdict)
 		fmt.Fprintf(w, "  %d commits: %d holds, %d releases, %d expiries, %d sales; %d bookings, %d confirmed, %d paid\n",
 			c.Commits, c.Holds, c.Releases, c.Expiries, c.Sales, c.Bookings, c.Confirmed, c.Paid)
+		fmt.Fprintf(w, "  %.1f confirmed bookings per second from the first hold to the last confirmation (%s)\n",
+			c.ConfirmedPerSecond, c.LastConfirmation.Sub(c.FirstHold).Round(time.Millisecond))
 		fmt.Fprintf(w, "  invariant violations (seat held or sold twice, payment missing or doubled…): %d\n", len(c.Violations))
 		for _, v := range c.Violations {
 			fmt.Fprintf(w, "    %s\n", v)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
 	"strconv"
@@ -32,6 +33,7 @@ type runner struct {
 
 	mu       sync.Mutex
 	bookings []booked
+	paying   map[string]booked // checkouts whose outcome no one has seen yet
 
 	free     atomic.Int64 // free seats in the last seat map of the first show
 	soldOut  atomic.Bool  // the hot show has nothing free or held
@@ -165,6 +167,9 @@ func (r *runner) checkout(ctx context.Context, c *client, u user, id, token stri
 	_ = res.decode(&at)
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
+	r.mu.Lock()
+	r.paying[id] = booked{ID: id, Token: u.token}
+	r.mu.Unlock()
 	headers := []string{"X-Min-Position", strconv.FormatInt(at.Position, 10)}
 	for ctx.Err() == nil {
 		g := c.do(ctx, u.token, "GET", "/bookings/"+id, nil, headers...)
@@ -173,26 +178,73 @@ func (r *runner) checkout(ctx context.Context, c *client, u user, id, token stri
 		}
 		headers = nil
 		r.st.record("booking", g)
-		var b struct {
-			Status string `json:"status"`
-		}
-		if g.OK() && g.decode(&b) == nil {
-			switch b.Status {
-			case "confirmed":
-				r.st.latency("pay→confirmed", time.Since(start), token == "tok_approve", "unexpected-confirmation")
-				r.st.count("confirmed", 1)
-				return
-			case "payment_failed", "expired", "cancelled":
-				r.st.latency("pay→failed", time.Since(start), token == "tok_decline", "unexpected-"+b.Status)
-				r.st.count(b.Status, 1)
-				return
-			}
+		if r.outcome(g, id, time.Since(start), token) {
+			return
 		}
 		if time.Since(start) > 60*time.Second {
 			r.st.latency("pay→confirmed", time.Since(start), false, "no-outcome-in-60s")
 			return
 		}
 		sleep(ctx, time.Second)
+	}
+}
+
+// outcome records the answer of GET /bookings/{id} if it shows the
+// booking's outcome, and reports whether it did.
+func (r *runner) outcome(g result, id string, waited time.Duration, token string) bool {
+	var b struct {
+		Status string `json:"status"`
+	}
+	if !g.OK() || g.decode(&b) != nil {
+		return false
+	}
+	switch b.Status {
+	case "confirmed":
+		r.st.latency("pay→confirmed", waited, token == "tok_approve", "unexpected-confirmation")
+		r.st.count("confirmed", 1)
+	case "payment_failed", "expired", "cancelled":
+		r.st.latency("pay→failed", waited, token == "tok_decline", "unexpected-"+b.Status)
+		r.st.count(b.Status, 1)
+	default:
+		return false
+	}
+	r.mu.Lock()
+	delete(r.paying, id)
+	r.mu.Unlock()
+	return true
+}
+
+// finish waits, after the load, until every checkout has its outcome, as
+// the customers still looking at their booking pages would see it. It
+// returns how long that took and how many had none within limit.
+func (r *runner) finish(ctx context.Context, limit time.Duration, progress func(string)) (time.Duration, int) {
+	start := time.Now()
+	c := r.cs[0]
+	for {
+		r.mu.Lock()
+		left := make([]booked, 0, len(r.paying))
+		for _, b := range r.paying {
+			left = append(left, b)
+		}
+		r.mu.Unlock()
+		if len(left) == 0 || ctx.Err() != nil || time.Since(start) > limit {
+			return time.Since(start), len(left)
+		}
+		progress(fmt.Sprintf("waiting for %d checkouts to end", len(left)))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, b := range left {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				g := c.do(ctx, b.Token, "GET", "/bookings/"+b.ID, nil)
+				r.st.record("booking", g)
+				r.outcome(g, b.ID, time.Since(start), "")
+			}()
+		}
+		wg.Wait()
+		sleep(ctx, 250*time.Millisecond)
 	}
 }
 

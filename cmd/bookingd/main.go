@@ -49,15 +49,14 @@ func run() error {
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	if cfg.Role == app.RoleWorker {
-		fmt.Fprintf(os.Stderr, "bookingd worker running (projections, sagas, relay)\n")
-		a.Logger().Info("bookingd worker running", "role", cfg.Role)
-		<-ctx.Done()
-		return nil
-	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
+	}
+	if cfg.Role == app.RoleWorker {
+		fmt.Fprintf(os.Stderr, "bookingd worker running (projections, sagas, relay; /healthz, /readyz and /metrics on http://%s)\n", ln.Addr())
+		a.Logger().Info("bookingd worker running", "role", cfg.Role, "addr", ln.Addr().String())
+		return a.Serve(ctx, ln)
 	}
 	mode := "embedded FerretDB in " + cfg.DataDir
 	if !cfg.Embedded() {
