@@ -213,6 +213,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 			Correlation: e.Meta.CorrelationID, Causation: e.Meta.CausationID, Actor: e.Meta.Actor}
 	}
 	req := &appendReq{doc: doc, done: make(chan appendResult, 1)}
+	select { // closed: refuse at once (below, a free queue slot could win the race)
+	case <-s.stop:
+		return Commit{}, ErrClosed
+	default:
+	}
 	select {
 	case s.reqs <- req:
 	case <-s.stop:
