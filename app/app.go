@@ -70,6 +70,7 @@ type App struct {
 	Metrics     *metrics.Metrics
 	Index       *projections.ShowIndex
 	SeatHub     *projections.SeatHub
+	LiveSeats   *projections.LiveSeatMaps
 	Feed        *relay.Feed
 	Payments    *sagas.Payment
 	Expiry      *sagas.Expiry
@@ -228,19 +229,13 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	if err != nil {
 		return a, err
 	}
-	a.Outbox = notifications.NewOutbox(db("_notifications"), hooks.Clock, a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
+	a.Outbox = notifications.NewOutbox(db("_notifications"), a.Bus.Partitions(), hooks.Clock, a.sender, a.Identity, sagas.Details{Cmd: a.Commands}, tmpl, a.log)
 	a.Outbox.OnResult = a.Metrics.Email
-	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), hooks.Clock, cfg.PaymentTimeout, a.log, hit)
+	a.Payments = sagas.NewPayment(a.Commands, gateway, db("_payments"), a.Bus, hooks.Clock, cfg.PaymentTimeout, a.log, hit)
 	a.Payments.OnCall = a.Metrics.Payment
-	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), hooks.Clock, cfg.ExpiryCheckInterval, a.log)
-	if cfg.Partitions > 1 {
-		// Jobs are added by whichever worker consumes a commit's partition
-		// and run by the holder of partition 0, which must look for them.
-		a.Payments.SetRescan(500 * time.Millisecond)
-		a.Expiry.SetRescan(time.Second)
-	}
+	a.Expiry = sagas.NewExpiry(a.Commands, db("_expiry"), a.Bus, hooks.Clock, cfg.ExpiryCheckInterval, a.log)
 	a.Expiry.OnExpired = a.Metrics.HoldExpired
-	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), hooks.Clock, time.Hour, a.log)
+	a.Notify = sagas.NewNotify(a.Commands, a.Outbox, a.Identity, db("_notifications"), a.Bus, hooks.Clock, time.Hour, a.log)
 	a.Handlers = []relay.Handler{
 		a.Catalog.MoviesProjector(), a.Catalog.VenuesProjector(), a.Shows.Projector(),
 		a.SeatMaps.Projector(), a.Bookings.Projector(), sagas.NewBookingSeats(a.Commands, hit),
@@ -274,6 +269,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 			Watermark: a.Freshness.Watermark})
 	a.Index = projections.NewShowIndex(a.Shows, a.Catalog)
 	a.SeatHub = projections.NewSeatHub(a.Store, 256)
+	a.LiveSeats = projections.NewLiveSeatMaps(a.SeatMaps, a.Store, 1000)
 	var listKeys [][]byte
 	for _, k := range keys {
 		sum := sha256.Sum256(append([]byte("seatline/newsletter/"), k.Secret...))
@@ -291,6 +287,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, Now: hooks.Clock.Now, TrustedProxies: cfg.TrustedProxies,
 	}
+	deps.LiveSeats = a.LiveSeats // kept current by the feed Start runs
 	a.handler = httpapi.New(deps)
 	if cfg.Role == RoleWorker {
 		a.handler = httpapi.NewOps(deps) // probes and scrapers only
@@ -533,6 +530,7 @@ func (a *App) startFeed(ctx context.Context) error {
 	}
 	a.Feed.Listen(func(cs []eventstore.Commit) { a.Index.Apply(ctx, cs) })
 	a.Feed.Listen(func(cs []eventstore.Commit) { a.SeatHub.Apply(ctx, cs) })
+	a.Feed.Listen(func(cs []eventstore.Commit) { a.LiveSeats.Apply(ctx, cs) })
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -249,7 +249,7 @@ func TestRefusalsAndNoOpsSeeOtherProcessesWrites(t *testing.T) {
 	if _, err := a.App.Commands.RecordPayment(ctx, paid, "ch_test", int64(r["amount"].(float64)), meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.App.Commands.ConfirmPaid(ctx, paid, meta); err != nil {
+	if _, err := b.App.Commands.ConfirmPaid(ctx, paid, 0, meta); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, err := a.App.Commands.Booking(ctx, paid); err != nil || got.State().Status != "confirmed" {

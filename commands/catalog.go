@@ -82,6 +82,27 @@ func (h *Handlers) Movie(ctx context.Context, id string) (catalog.MovieDetails, 
 	return m.Details(), m.Exists(), nil
 }
 
+// MovieAt returns a movie's details as cached (known 0), or at version
+// known or later: for details that may lag a little, such as the title
+// in an email.
+func (h *Handlers) MovieAt(ctx context.Context, id string, known int64) (catalog.MovieDetails, bool, error) {
+	m, _, err := h.movies.LoadAt(ctx, id, known)
+	if err != nil {
+		return catalog.MovieDetails{}, false, err
+	}
+	return m.Details(), m.Exists(), nil
+}
+
+// VenueAt returns a venue's details as cached (known 0), or at version
+// known or later.
+func (h *Handlers) VenueAt(ctx context.Context, id string, known int64) (catalog.VenueDetails, bool, error) {
+	v, _, err := h.venues.LoadAt(ctx, id, known)
+	if err != nil {
+		return catalog.VenueDetails{}, false, err
+	}
+	return v.Details(), v.Exists(), nil
+}
+
 // Venue returns a venue's current details from the log.
 func (h *Handlers) Venue(ctx context.Context, id string) (catalog.VenueDetails, bool, error) {
 	v, _, err := h.venues.Load(ctx, id)

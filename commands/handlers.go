@@ -82,6 +82,19 @@ func (h *Handlers) Booking(ctx context.Context, id string) (*booking.Booking, in
 	return h.bookings.Load(ctx, id)
 }
 
+// BookingAt returns a booking at version known or later, from the cache
+// when it is that recent (see Repository.LoadAt): what a saga reacting to
+// the booking's event at version known needs.
+func (h *Handlers) BookingAt(ctx context.Context, id string, known int64) (*booking.Booking, int64, error) {
+	return h.bookings.LoadAt(ctx, id, known)
+}
+
+// ShowAt returns a show at version known or later, from the cache when
+// it is that recent (known 0: any cached state).
+func (h *Handlers) ShowAt(ctx context.Context, id string, known int64) (*show.Show, int64, error) {
+	return h.shows.LoadAt(ctx, id, known)
+}
+
 // BookingIDFor derives the booking id of a request carrying an
 // Idempotency-Key, so that a retried request names the same booking. The
 // user id is part of it: two users' keys never collide.

@@ -98,9 +98,11 @@ func (h *Handlers) replay(ctx context.Context, cmd HoldSeats) (Held, bool, error
 }
 
 // PlaceBooking records a booking for a hold that exists on its show. It is
-// idempotent: placing the same booking again changes nothing.
+// idempotent: placing the same booking again changes nothing. A booking
+// that exists at all decides it (a no-op, or a conflict no later state
+// undoes), so any cached version of it is recent enough.
 func (h *Handlers) PlaceBooking(ctx context.Context, id string, p booking.Placement, meta eventstore.Metadata) (Result, error) {
-	return h.bookings.Update(ctx, id, meta, func(b *booking.Booking) error {
+	return h.bookings.UpdateAt(ctx, id, 1, meta, func(b *booking.Booking) error {
 		return b.Place(p, h.placedAt(p))
 	})
 }

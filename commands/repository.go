@@ -37,6 +37,10 @@ type Aggregate[A any] interface {
 type Result struct {
 	Version  int64
 	Position int64
+	// FirstEvent is the index in the commit at Position of the first
+	// event this command recorded (commands decided together share a
+	// commit), for the causation ids of what reacts to it.
+	FirstEvent int
 }
 
 // ErrBusy is returned when a command kept losing races with other
@@ -115,10 +119,14 @@ type entry[A any] struct {
 
 type op[A any] struct {
 	decide func(A) error
-	meta   eventstore.Metadata
-	done   chan opResult
-	name   string    // the command, for metrics
-	start  time.Time // when it was sent
+	// known is a version the caller knows the stream has reached (0:
+	// none). A decision that appends nothing, made on a cached state at
+	// least that recent, is answered without reading the log again.
+	known int64
+	meta  eventstore.Metadata
+	done  chan opResult
+	name  string    // the command, for metrics
+	start time.Time // when it was sent
 }
 
 type opResult struct {
@@ -135,7 +143,18 @@ type queue[A any] struct {
 // conflicts) and must not have side effects. A decide that records nothing
 // succeeds without a commit.
 func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error) (Result, error) {
-	return r.update(ctx, id, meta, decide, caller())
+	return r.update(ctx, id, 0, meta, decide, caller())
+}
+
+// UpdateAt is Update for a caller that knows the stream has reached
+// version known (a saga reacting to the stream's event at that version):
+// a decision that appends nothing (a no-op, a refusal), made on a cached
+// state at least that recent, is answered from the cache, without the read
+// of the log Update makes to rule out a newer state in another process. A
+// decision that appends is checked by the append's expected version as
+// always. known 0 is Update.
+func (r *Repository[A]) UpdateAt(ctx context.Context, id string, known int64, meta eventstore.Metadata, decide func(A) error) (Result, error) {
+	return r.update(ctx, id, max(known, 0), meta, decide, caller())
 }
 
 // Create is Update for a stream the caller has good reason to think is
@@ -147,11 +166,11 @@ func (r *Repository[A]) Create(ctx context.Context, id string, meta eventstore.M
 	if _, ok := r.cache.get(id); !ok {
 		r.cache.put(id, &entry[A]{agg: r.newA(id)})
 	}
-	return r.update(ctx, id, meta, decide, caller())
+	return r.update(ctx, id, 0, meta, decide, caller())
 }
 
-func (r *Repository[A]) update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error, name string) (Result, error) {
-	o := &op[A]{decide: decide, meta: meta, done: make(chan opResult, 1), name: name, start: time.Now()}
+func (r *Repository[A]) update(ctx context.Context, id string, known int64, meta eventstore.Metadata, decide func(A) error, name string) (Result, error) {
+	o := &op[A]{decide: decide, known: known, meta: meta, done: make(chan opResult, 1), name: name, start: time.Now()}
 	r.mu.Lock()
 	q, running := r.queues[id]
 	if !running {
@@ -217,9 +236,15 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 		finish(batch, opResult{err: err})
 		return
 	}
-	fresh := false // e was read from the log during this batch
+	// fresh: e is recent enough for decisions that append nothing (read
+	// from the log during this batch, or as recent as every command
+	// knows the stream to be).
+	fresh := true
+	for _, o := range batch {
+		fresh = fresh && o.known > 0 && e.version >= o.known
+	}
 	for attempt := 0; ; attempt++ {
-		work, errs, pending := r.decideAll(e, batch)
+		work, errs, pending, first := r.decideAll(e, batch)
 		if !fresh && len(pending) == 0 {
 			// Decisions that append nothing (refusals, no-ops) were made on
 			// the cached state, which another process may have moved on
@@ -253,7 +278,7 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 			r.cache.put(id, next)
 			r.maybeSnapshot(stream, next)
 			for i, o := range batch {
-				o.done <- opResult{res: Result{Version: c.Version, Position: c.Position}, err: errs[i]}
+				o.done <- opResult{res: Result{Version: c.Version, Position: c.Position, FirstEvent: first[i]}, err: errs[i]}
 			}
 			return
 		}
@@ -283,11 +308,14 @@ func (r *Repository[A]) commitBatch(id string, batch []*op[A]) {
 
 // decideAll runs every command of the batch on a copy of e's state. A
 // command that fails leaves the copy as the commands before it left it.
-func (r *Repository[A]) decideAll(e *entry[A], batch []*op[A]) (A, []error, []eventstore.Pending) {
+// first[i] is where command i's events start among the pending ones.
+func (r *Repository[A]) decideAll(e *entry[A], batch []*op[A]) (A, []error, []eventstore.Pending, []int) {
 	work := e.agg.Clone()
 	errs := make([]error, len(batch))
+	first := make([]int, len(batch))
 	var pending []eventstore.Pending
 	for i, o := range batch {
+		first[i] = len(pending)
 		before := len(work.Changes())
 		if errs[i] = o.decide(work); errs[i] != nil {
 			if len(work.Changes()) != before { // a decide broke the record-or-fail rule
@@ -302,13 +330,37 @@ func (r *Repository[A]) decideAll(e *entry[A], batch []*op[A]) (A, []error, []ev
 			pending = append(pending, eventstore.Pending{Event: ev, Meta: o.meta})
 		}
 	}
-	return work, errs, pending
+	return work, errs, pending, first
 }
 
 func finish[A any](batch []*op[A], res opResult) {
 	for _, o := range batch {
 		o.done <- res
 	}
+}
+
+// LoadAt returns a copy of aggregate id at version known or later, and its
+// version: the cached state if it is that recent (no read), else the log's
+// latest. A caller reacting to the stream's event at version v passes v
+// and gets a state at least as new as that event. known 0 accepts any
+// cached state of a stream that exists (for details that may lag a
+// little, such as a title in an email).
+func (r *Repository[A]) LoadAt(ctx context.Context, id string, known int64) (A, int64, error) {
+	if e, ok := r.cache.get(id); ok && e.version >= max(known, 1) {
+		return e.agg.Clone(), e.version, nil
+	}
+	e, err := r.current(ctx, id)
+	if err != nil {
+		var zero A
+		return zero, 0, err
+	}
+	if e.version < known { // current read the log, but a link may be missing
+		if e, err = r.catchUp(ctx, id, e, known); err != nil {
+			var zero A
+			return zero, 0, err
+		}
+	}
+	return e.agg.Clone(), e.version, nil
 }
 
 // Load returns a copy of the current state of aggregate id and its version

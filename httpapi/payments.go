@@ -35,17 +35,13 @@ func (a *api) checkout(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	res, err := a.Commands.Checkout(c, commands.Checkout{BookingID: id, UserID: principal(c).UserID, PaymentToken: req.PaymentToken, Meta: meta(c)})
+	out, err := a.Commands.Checkout(c, commands.Checkout{BookingID: id, UserID: principal(c).UserID, PaymentToken: req.PaymentToken, Meta: meta(c)})
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	b, _, err := a.Commands.Booking(c, id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusAccepted, checkoutResponse{ID: id, Status: b.Status(a.Now()), ExpiresAt: b.Deadline(), Version: res.Version, Position: res.Position})
+	c.JSON(http.StatusAccepted, checkoutResponse{ID: id, Status: out.Booking.Status, ExpiresAt: out.Booking.ExpiresAt,
+		Version: out.Result.Version, Position: out.Result.Position})
 }
 
 var (

@@ -40,11 +40,16 @@ type Deps struct {
 	Catalog        *projections.Catalog
 	Shows          *projections.Shows
 	SeatMaps       *projections.SeatMaps
-	Bookings       *projections.Bookings
-	Freshness      *projections.Freshness
-	Rebuilder      *projections.Rebuilder
-	Queues         Queues
-	Timeline       interface {
+	// LiveSeats, when set, serves seat maps from memory, kept current by
+	// this instance's feed (Feed); else they are read from the read model.
+	LiveSeats interface {
+		Get(ctx context.Context, showID string, now time.Time) (projections.SeatMap, bool, error)
+	}
+	Bookings  *projections.Bookings
+	Freshness *projections.Freshness
+	Rebuilder *projections.Rebuilder
+	Queues    Queues
+	Timeline  interface {
 		Build(ctx context.Context, bookingID string) (timeline.Timeline, bool, error)
 	}
 	Index   *projections.ShowIndex

@@ -190,17 +190,41 @@ type seatMapResponse struct {
 }
 
 func (a *api) getSeats(c *gin.Context) {
-	if !a.fresh(c, projections.SeatMapsProjection) {
-		return
-	}
-	m, ok, err := a.SeatMaps.Get(c, c.Param("id"), a.Now())
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if !ok {
-		fail(c, show.ErrNotFound)
+	m, ok, err := a.seatMapOf(c, c.Param("id"))
+	if err != nil || !ok {
 		return
 	}
 	c.JSON(http.StatusOK, seatMap(m))
+}
+
+// seatMapOf reads a show's seat map once the instance has caught up with
+// the request's position: from memory if this instance keeps live seat
+// maps, else from the read model. It writes the error (404 for an unknown
+// show) and returns ok false when the request must stop.
+func (a *api) seatMapOf(c *gin.Context, id string) (projections.SeatMap, bool, error) {
+	var (
+		m   projections.SeatMap
+		ok  bool
+		err error
+	)
+	if a.LiveSeats != nil {
+		if !a.freshFeed(c) {
+			return m, false, nil
+		}
+		m, ok, err = a.LiveSeats.Get(c, id, a.Now())
+	} else {
+		if !a.fresh(c, projections.SeatMapsProjection) {
+			return m, false, nil
+		}
+		m, ok, err = a.SeatMaps.Get(c, id, a.Now())
+	}
+	switch {
+	case err != nil:
+		fail(c, err)
+		return m, false, err
+	case !ok:
+		fail(c, show.ErrNotFound)
+		return m, false, nil
+	}
+	return m, true, nil
 }

@@ -35,13 +35,8 @@ func (a *api) seatStream(c *gin.Context) {
 	}
 	var snapshot *seatMapResponse
 	if !resumed {
-		m, ok, err := a.SeatMaps.Get(c, id, a.Now())
-		if err != nil {
-			fail(c, err)
-			return
-		}
+		m, ok, _ := a.seatMapOf(c, id)
 		if !ok {
-			fail(c, show.ErrNotFound)
 			return
 		}
 		r := seatMap(m)

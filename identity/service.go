@@ -110,13 +110,46 @@ type Service struct {
 
 	dummyHash string
 
-	cacheMu sync.Mutex
-	cache   map[string]cachedUser
+	// sessions caches users for Authenticate, contacts for Contact: apart,
+	// so that an address read for an email never stands in for the
+	// account state a session needs (a verification made meanwhile).
+	sessions, contacts userCache
+}
+
+// userCache keeps users read in the last userCacheTTL.
+type userCache struct {
+	mu sync.Mutex
+	m  map[string]cachedUser
 }
 
 type cachedUser struct {
 	u  User
 	at time.Time
+}
+
+func (c *userCache) get(id string) (User, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || time.Since(e.at) >= userCacheTTL {
+		return User{}, false
+	}
+	return e.u, true
+}
+
+func (c *userCache) put(u User) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 100000 {
+		c.m = map[string]cachedUser{}
+	}
+	c.m[u.ID] = cachedUser{u: u, at: time.Now()}
+}
+
+func (c *userCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
 }
 
 // NewService returns the identity service on db.
@@ -152,7 +185,7 @@ func NewService(db *mongo.Database, tokens *Tokens, notify Notifier, o Options) 
 	lockout := ratelimit.Policy{Max: 5, Window: 15 * time.Minute, Base: o.LockoutBase, MaxLock: time.Hour}
 	s := &Service{
 		db: db, users: db.Collection("users"), emails: db.Collection("user_emails"),
-		tokens: tokens, notify: notify, opts: o, dummyHash: dummy, cache: map[string]cachedUser{},
+		tokens: tokens, notify: notify, opts: o, dummyHash: dummy,
 		loginAcct:  ratelimit.New(o.Limits, "login-acct", lockout),
 		loginIP:    ratelimit.New(o.Limits, "login-ip", ratelimit.Policy{Max: 10 * o.IPBudget, Window: 15 * time.Minute, Base: o.LockoutBase, MaxLock: time.Hour}),
 		mfa:        ratelimit.New(o.Limits, "mfa", lockout),
@@ -300,8 +333,12 @@ func normalize(v any) any {
 
 // Contact returns a user's email and name for notifications; ok is false
 // if the user does not exist (any more).
+//
+// It reads through a short-lived cache (userCacheTTL): a change of
+// address or a deletion in another process reaches emails within it, as
+// account changes reach sessions.
 func (s *Service) Contact(ctx context.Context, userID string) (email, name string, ok bool, err error) {
-	u, err := s.User(ctx, userID)
+	u, err := s.cachedUser(ctx, &s.contacts, userID)
 	if errors.Is(err, ErrUserNotFound) {
 		return "", "", false, nil
 	}

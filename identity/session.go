@@ -205,7 +205,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if err != nil {
 		return Principal{}, err
 	}
-	u, err := s.cachedUser(ctx, c.Subject)
+	u, err := s.cachedUser(ctx, &s.sessions, c.Subject)
 	if err != nil {
 		if errors.Is(err, ErrUserNotFound) {
 			return Principal{}, ErrBadAccessToken
@@ -220,28 +220,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 
 const userCacheTTL = 5 * time.Second
 
-func (s *Service) cachedUser(ctx context.Context, id string) (User, error) {
-	s.cacheMu.Lock()
-	c, ok := s.cache[id]
-	s.cacheMu.Unlock()
-	if ok && time.Since(c.at) < userCacheTTL {
-		return c.u, nil
+func (s *Service) cachedUser(ctx context.Context, c *userCache, id string) (User, error) {
+	if u, ok := c.get(id); ok {
+		return u, nil
 	}
 	u, err := s.User(ctx, id)
 	if err != nil {
 		return User{}, err
 	}
-	s.cacheMu.Lock()
-	if len(s.cache) > 100000 {
-		s.cache = map[string]cachedUser{}
-	}
-	s.cache[id] = cachedUser{u: u, at: time.Now()}
-	s.cacheMu.Unlock()
+	c.put(u)
 	return u, nil
 }
 
 func (s *Service) forget(id string) {
-	s.cacheMu.Lock()
-	delete(s.cache, id)
-	s.cacheMu.Unlock()
+	s.sessions.forget(id)
+	s.contacts.forget(id)
 }

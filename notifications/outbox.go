@@ -25,17 +25,22 @@ import (
 
 // Request is one email to send: which template, to whom, about what.
 type Request struct {
-	ID          string    `bson:"id"`
-	Template    string    `bson:"template"`
-	UserID      string    `bson:"user_id"`
-	BookingID   string    `bson:"booking_id,omitempty"`
-	Reason      string    `bson:"reason,omitempty"`
-	Previous    time.Time `bson:"previous,omitzero"` // a rescheduled show's old start
-	BroadcastID string    `bson:"broadcast_id,omitempty"`
-	Subject     string    `bson:"subject,omitempty"` // broadcasts
-	Text        string    `bson:"text,omitempty"`    // broadcasts
-	To          string    `bson:"to,omitempty"`      // overrides the user's address (email change)
-	Link        string    `bson:"link,omitempty"`    // account emails; never kept in the history
+	ID        string `bson:"id"`
+	Template  string `bson:"template"`
+	UserID    string `bson:"user_id"`
+	BookingID string `bson:"booking_id,omitempty"`
+	// BookingVersion and ShowVersion are the versions the booking and its
+	// show had reached at the event that caused the email (0: any), so
+	// that the email shows the booking at least as of that event.
+	BookingVersion int64     `bson:"booking_version,omitempty"`
+	ShowVersion    int64     `bson:"show_version,omitempty"`
+	Reason         string    `bson:"reason,omitempty"`
+	Previous       time.Time `bson:"previous,omitzero"` // a rescheduled show's old start
+	BroadcastID    string    `bson:"broadcast_id,omitempty"`
+	Subject        string    `bson:"subject,omitempty"` // broadcasts
+	Text           string    `bson:"text,omitempty"`    // broadcasts
+	To             string    `bson:"to,omitempty"`      // overrides the user's address (email change)
+	Link           string    `bson:"link,omitempty"`    // account emails; never kept in the history
 }
 
 // BookingInfo is what templates show of a booking.
@@ -57,9 +62,10 @@ type ShowInfo struct {
 	StartsAt                        time.Time
 }
 
-// Details finds what templates show.
+// Details finds what templates show of a booking, at least as recent as
+// the versions the request names.
 type Details interface {
-	Booking(ctx context.Context, id string) (BookingInfo, ShowInfo, bool, error)
+	Booking(ctx context.Context, r Request) (BookingInfo, ShowInfo, bool, error)
 }
 
 // Recipients finds a user's address; ok is false for a deleted user.
@@ -95,7 +101,7 @@ const (
 // Outbox queues and sends emails.
 type Outbox struct {
 	clock   clock.Clock
-	queue   *jobs.Queue[Request]
+	queues  *jobs.Partitioned[Request]
 	history *mongo.Collection
 	sender  mailer.Sender
 	rcpt    Recipients
@@ -108,25 +114,47 @@ type Outbox struct {
 	OnResult func(template, status string)
 }
 
-// NewOutbox returns the outbox stored in db, its retries due by clk.
-func NewOutbox(db *mongo.Database, clk clock.Clock, sender mailer.Sender, rcpt Recipients, details Details, tmpl *Templates, log *slog.Logger) *Outbox {
+// NewOutbox returns the outbox stored in db, with a queue for each of
+// partitions (the notification saga's: emails go out from the process that
+// consumes the partition of the event that caused them), retries due by
+// clk.
+func NewOutbox(db *mongo.Database, partitions int, clk clock.Clock, sender mailer.Sender, rcpt Recipients, details Details, tmpl *Templates, log *slog.Logger) *Outbox {
 	return &Outbox{
-		clock: clk,
-		queue: jobs.New[Request](db.Collection("email_jobs"), clk, log), history: db.Collection("emails"),
+		clock:  clk,
+		queues: jobs.NewPartitioned[Request](db, "email_jobs", partitions, clk, log), history: db.Collection("emails"),
 		sender: sender, rcpt: rcpt, details: details, tmpl: tmpl, log: log,
-		opts: jobs.Options{Workers: 4, MaxAttempts: 8, Rescan: 2 * time.Second},
+		opts: jobs.Options{Workers: 4, MaxAttempts: 8},
 	}
 }
 
 // Enqueue queues an email unless one with the same id was queued before.
+// It goes to partition 0, whose runner looks for emails other processes
+// queued (account emails of API requests) every two seconds.
 func (o *Outbox) Enqueue(ctx context.Context, r Request) (bool, error) {
-	return o.queue.Add(ctx, r.ID, o.clock.Now(), r)
+	return o.queues.Of(0).Add(ctx, r.ID, o.clock.Now(), r)
 }
 
-// Run sends queued emails until ctx ends (one process at a time).
-func (o *Outbox) Run(ctx context.Context) {
-	if err := o.queue.Run(ctx, o.opts, o.send); err != nil && ctx.Err() == nil {
-		o.log.Error("notifications: outbox stopped", "err", err)
+// EnqueueMany queues emails of one partition with one insert, skipping
+// those queued before.
+func (o *Outbox) EnqueueMany(ctx context.Context, partition int, rs []Request) error {
+	items := make([]jobs.Item[Request], len(rs))
+	now := o.clock.Now()
+	for i, r := range rs {
+		items[i] = jobs.Item[Request]{ID: r.ID, Due: now, Payload: r}
+	}
+	_, err := o.queues.Of(partition).AddMany(ctx, items)
+	return err
+}
+
+// Run sends a partition's queued emails until ctx ends (one process at a
+// time per partition).
+func (o *Outbox) Run(ctx context.Context, partition int) {
+	opts := o.opts
+	if partition == 0 {
+		opts.Rescan = 2 * time.Second // for Enqueue in other processes
+	}
+	if err := o.queues.Of(partition).Run(ctx, opts, o.send); err != nil && ctx.Err() == nil {
+		o.log.Error("notifications: outbox stopped", "partition", partition, "err", err)
 	}
 }
 
@@ -182,7 +210,7 @@ func (o *Outbox) compose(ctx context.Context, r Request) (mailer.Message, string
 	}
 	data := map[string]any{"Name": name, "Reason": r.Reason, "Previous": r.Previous, "Subject": r.Subject, "Text": r.Text, "Link": r.Link}
 	if r.BookingID != "" {
-		b, s, found, err := o.details.Booking(ctx, r.BookingID)
+		b, s, found, err := o.details.Booking(ctx, r)
 		if err != nil {
 			return mailer.Message{}, "", err
 		}
@@ -259,4 +287,4 @@ func (o *Outbox) Records(ctx context.Context, f RecordFilter) ([]Record, error) 
 }
 
 // Pending returns the queue's counts, for monitoring.
-func (o *Outbox) Pending(ctx context.Context) (jobs.Stats, error) { return o.queue.Stats(ctx) }
+func (o *Outbox) Pending(ctx context.Context) (jobs.Stats, error) { return o.queues.Stats(ctx) }

@@ -67,6 +67,8 @@ type Bookings struct {
 	// users keeps users' lists in memory while the model is built by a
 	// rebuild (nil otherwise).
 	users *docBuffer[*userBookings]
+	// userCache holds the users' lists the projector wrote last.
+	userCache docCache[*userBookings]
 }
 
 // NewBookings returns the booking read models kept in target.
@@ -123,7 +125,7 @@ func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
 			}
 			d.UpdatedAt = c.Time
 		},
-		before: b.addToUsers}
+		before: b.addToUsers, onRefresh: b.userCache.clear}
 }
 
 // addToUsers adds newly placed bookings to their users' lists, one read
@@ -156,13 +158,21 @@ func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) 
 		}
 		return nil
 	}
-	lists := make([]userBookings, len(users))
+	db := b.byUser().Database().Name()
+	lists := make([]*userBookings, len(users))
 	err := parallel(ctx, len(users), 8, func(ctx context.Context, i int) error {
-		u, _, err := getDoc[userBookings](ctx, b.byUser(), users[i])
-		u.UserID = users[i]
-		addItems(&u, added[users[i]])
-		lists[i] = u
-		return err
+		if u, ok := b.userCache.get(db, users[i]); ok {
+			lists[i] = &userBookings{UserID: u.UserID, Bookings: slices.Clone(u.Bookings)}
+		} else {
+			u, _, err := getDoc[userBookings](ctx, b.byUser(), users[i])
+			if err != nil {
+				return err
+			}
+			lists[i] = &u
+		}
+		lists[i].UserID = users[i]
+		addItems(lists[i], added[users[i]])
+		return nil
 	})
 	if err != nil {
 		return err
@@ -172,7 +182,11 @@ func (b *Bookings) addToUsers(ctx context.Context, changed []Changed[*Booking]) 
 		writes[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: u.UserID}}).SetReplacement(u).SetUpsert(true)
 	}
 	if err := writeChunks(ctx, b.byUser(), nil, writes); err != nil {
+		b.userCache.clear()
 		return fmt.Errorf("projections: write users' bookings: %w", err)
+	}
+	for _, u := range lists {
+		b.userCache.put(db, u.UserID, u)
 	}
 	return nil
 }

@@ -73,37 +73,49 @@ func (s *SeatMaps) Model() Model {
 // Projector returns the seat map projector.
 func (s *SeatMaps) Projector() *streamModel[SeatMapDoc, *SeatMapDoc] {
 	return &streamModel[SeatMapDoc, *SeatMapDoc]{name: SeatMapsProjection, prefix: show.StreamPrefix, target: s.target, collection: "seatmaps", log: s.log,
-		apply: func(d *SeatMapDoc, _ eventstore.Commit, e eventstore.Event) {
-			if d.Holds == nil {
-				d.Holds = map[string]HoldDoc{}
-			}
-			switch ev := e.Event.(type) {
-			case show.Scheduled:
-				d.ID, d.Sections, d.Prices = ev.ShowID, ev.Sections, ev.Prices
-			case show.SeatsHeld:
-				d.Holds[ev.BookingID] = HoldDoc{Seats: ev.Seats, Until: ev.Until}
-			case show.HoldExpired:
-				delete(d.Holds, ev.BookingID)
-			case show.SeatsReleased:
-				delete(d.Holds, ev.BookingID)
-			case show.HoldExtended:
-				h := d.Holds[ev.BookingID]
-				h.Until = ev.Until
-				d.Holds[ev.BookingID] = h
-			case show.SeatsSold:
-				h := d.Holds[ev.BookingID]
-				h.Sold = true
-				d.Holds[ev.BookingID] = h
-			}
-		}}
+		apply: applySeatMap}
+}
+
+// applySeatMap folds one event of a show into its seat map.
+func applySeatMap(d *SeatMapDoc, _ eventstore.Commit, e eventstore.Event) {
+	if d.Holds == nil {
+		d.Holds = map[string]HoldDoc{}
+	}
+	switch ev := e.Event.(type) {
+	case show.Scheduled:
+		d.ID, d.Sections, d.Prices = ev.ShowID, ev.Sections, ev.Prices
+	case show.SeatsHeld:
+		d.Holds[ev.BookingID] = HoldDoc{Seats: ev.Seats, Until: ev.Until}
+	case show.HoldExpired:
+		delete(d.Holds, ev.BookingID)
+	case show.SeatsReleased:
+		delete(d.Holds, ev.BookingID)
+	case show.HoldExtended:
+		h := d.Holds[ev.BookingID]
+		h.Until = ev.Until
+		d.Holds[ev.BookingID] = h
+	case show.SeatsSold:
+		h := d.Holds[ev.BookingID]
+		h.Sold = true
+		d.Holds[ev.BookingID] = h
+	}
 }
 
 // Get returns the seat map of a show as it is at now.
 func (s *SeatMaps) Get(ctx context.Context, showID string, now time.Time) (SeatMap, bool, error) {
-	d, ok, err := getDoc[SeatMapDoc](ctx, s.target.DB().Collection("seatmaps"), showID)
+	d, ok, err := s.doc(ctx, showID)
 	if err != nil || !ok {
 		return SeatMap{}, ok, err
 	}
+	return seatView(&d, now), true, nil
+}
+
+func (s *SeatMaps) doc(ctx context.Context, showID string) (SeatMapDoc, bool, error) {
+	return getDoc[SeatMapDoc](ctx, s.target.DB().Collection("seatmaps"), showID)
+}
+
+// seatView is what clients see of a stored seat map at now.
+func seatView(d *SeatMapDoc, now time.Time) SeatMap {
 	owner := map[string]HoldDoc{}
 	for _, h := range d.Holds {
 		for _, id := range h.Seats {
@@ -120,5 +132,5 @@ func (s *SeatMaps) Get(ctx context.Context, showID string, now time.Time) (SeatM
 			m.Seats[i].Until = h.Until
 		}
 	}
-	return m, true, nil
+	return m
 }

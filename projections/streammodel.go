@@ -54,6 +54,10 @@ type streamModel[D any, PD interface {
 	// buf, when set, keeps documents in memory across batches: a rebuild
 	// into an empty database, written by Flush.
 	buf *docBuffer[PD]
+	// cache holds the documents written last (see docCache); onRefresh
+	// empties the caches of side documents at a new lease term.
+	cache     docCache[PD]
+	onRefresh func()
 }
 
 type docBuffer[PD any] struct {
@@ -71,6 +75,10 @@ func (m *streamModel[D, PD]) coll() *mongo.Collection { return m.target.DB().Col
 // (or one of its partitions) over first moves to the model's current
 // generation, so that it never writes into one a rebuild replaced.
 func (m *streamModel[D, PD]) Refresh(ctx context.Context) {
+	m.cache.clear()
+	if m.onRefresh != nil {
+		m.onRefresh()
+	}
 	for ctx.Err() == nil {
 		if err := m.target.Refresh(ctx); err == nil {
 			return
@@ -178,9 +186,10 @@ func writeChunks(ctx context.Context, coll *mongo.Collection, docs []any, writes
 }
 
 // Handle implements relay.Handler: commits of one stream are folded into
-// its document, which is read once per batch (reads run in parallel) and
-// written with the others in one bulk write.
-func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Commit) error {
+// its document, which is read once per batch (reads run in parallel)
+// unless the projector wrote it last (its cache), and written with the
+// others in one bulk write.
+func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Commit) (err error) {
 	byStream := map[string][]eventstore.Commit{}
 	var order []string
 	for _, c := range batch {
@@ -200,17 +209,27 @@ func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Comm
 	if m.buf != nil {
 		return m.handleBuffered(ctx, order, byStream)
 	}
+	db := m.target.DB().Name()
+	defer func() {
+		if err != nil { // some documents may or may not be written
+			m.cache.clear()
+		}
+	}()
 	// A stream whose first commit is in the batch is new: its document is
 	// folded from nothing and inserted, without a read. If it exists after
 	// all (these commits were applied before), the insert fails on its key
 	// and the stream takes the read-fold-replace path.
 	fresh := make([]bool, len(order))
-	err := parallel(ctx, len(order), 8, func(ctx context.Context, i int) error {
+	err = parallel(ctx, len(order), 8, func(ctx context.Context, i int) error {
 		cs := byStream[order[i]]
 		var err error
 		if slices.ContainsFunc(cs, func(c eventstore.Commit) bool { return c.Base == 0 }) {
 			fresh[i] = true
 			docs[i], applied[i], err = m.advanceDoc(ctx, order[i], PD(new(D)), cs)
+			return err
+		}
+		if d, ok := m.cache.get(db, order[i][len(m.prefix):]); ok {
+			docs[i], applied[i], err = m.advanceDoc(ctx, order[i], d, cs)
 			return err
 		}
 		docs[i], applied[i], err = m.advance(ctx, order[i], cs)
@@ -256,12 +275,18 @@ func (m *streamModel[D, PD]) Handle(ctx context.Context, batch []eventstore.Comm
 		if err != nil {
 			return err
 		}
+		docs[i], applied[i] = d, ap // what is stored now, for the cache
 		if len(ap) > 0 {
 			writes = append(writes, m.replace(order[i], d))
 		}
 	}
 	if err := writeChunks(ctx, m.coll(), nil, writes); err != nil {
 		return fmt.Errorf("%s: write %d documents: %w", m.name, len(writes), err)
+	}
+	for i, d := range docs {
+		if len(applied[i]) > 0 {
+			m.cache.put(db, order[i][len(m.prefix):], d)
+		}
 	}
 	return nil
 }

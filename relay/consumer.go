@@ -27,13 +27,12 @@ type Handler interface {
 	Handle(ctx context.Context, batch []eventstore.Commit) error
 }
 
-// TermAware handlers are told when this process starts consuming their
-// group under a new lease term (of partition 0, when the group is
-// partitioned, so that the work runs once). ctx ends with the term: work a
-// handler starts for the term (a queue of durable jobs, timers) must stop
-// then, because another process may take the group over.
+// TermAware handlers are told when this process starts consuming a
+// partition of their group under a new lease term. ctx ends with the term:
+// work a handler starts for the partition's term (a queue of durable jobs,
+// timers) must stop then, because another process may take it over.
 type TermAware interface {
-	StartTerm(ctx context.Context)
+	StartTerm(ctx context.Context, partition int)
 }
 
 // Refresher handlers are asked to refresh their state before consuming
@@ -236,8 +235,8 @@ func (c *Consumer) runPartition(ctx context.Context, h Handler, partition int) {
 			if r, ok := h.(Refresher); ok {
 				r.Refresh(ctx)
 			}
-			if t, ok := h.(TermAware); ok && partition == 0 {
-				t.StartTerm(ctx)
+			if t, ok := h.(TermAware); ok {
+				t.StartTerm(ctx, partition)
 			}
 			for ctx.Err() == nil {
 				if err := c.consume(ctx, h, partition, log); err != nil && ctx.Err() == nil {

@@ -32,8 +32,9 @@ type Feed struct {
 
 	mu        sync.Mutex
 	listeners []func([]eventstore.Commit)
-	mark      int64              // every position up to here was dispatched
-	seen      map[int64]struct{} // dispatched positions above mark
+	mark      int64              // every position up to here was applied by every listener
+	seen      map[int64]struct{} // positions above mark handed to listeners
+	applied   map[int64]struct{} // positions above mark the listeners are done with
 	missing   time.Time          // when mark+1 was first found missing
 	waiters   []waiter
 }
@@ -49,7 +50,7 @@ func NewFeed(b *bus.Bus, reg *eventstore.Registry, log FeedLog, from int64, gap 
 	if gap <= 0 {
 		gap = 300 * time.Millisecond
 	}
-	return &Feed{bus: b, reg: reg, log: log, logr: logger, gap: gap, mark: from, seen: map[int64]struct{}{}}
+	return &Feed{bus: b, reg: reg, log: log, logr: logger, gap: gap, mark: from, seen: map[int64]struct{}{}, applied: map[int64]struct{}{}}
 }
 
 // Listen adds a listener; call it before Run.
@@ -174,12 +175,18 @@ func (f *Feed) dispatch(cs []eventstore.Commit) {
 		}
 	}
 	f.mu.Lock()
+	// The mark moves only over positions every listener is done with: a
+	// reader that waited for it finds them in the views.
+	for _, c := range fresh {
+		f.applied[c.Position] = struct{}{}
+	}
 	moved := false
 	for {
-		if _, ok := f.seen[f.mark+1]; !ok {
+		if _, ok := f.applied[f.mark+1]; !ok {
 			break
 		}
 		delete(f.seen, f.mark+1)
+		delete(f.applied, f.mark+1)
 		f.mark++
 		moved = true
 	}

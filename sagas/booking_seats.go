@@ -67,15 +67,15 @@ func (s *BookingSeats) handle(ctx context.Context, c eventstore.Commit) error {
 			}
 		case booking.PaymentSucceeded:
 			s.hit("payment.before-confirm")
-			_, err = s.cmd.ConfirmPaid(ctx, bookingID, meta)
+			_, err = s.cmd.ConfirmPaid(ctx, bookingID, e.Version, meta)
 		case booking.PaymentFailed:
-			err = s.release(ctx, bookingID, "payment-failed", meta)
+			err = s.release(ctx, bookingID, e.Version, "payment-failed", meta)
 		case booking.Cancelled:
-			err = s.release(ctx, bookingID, "cancelled", meta)
+			err = s.release(ctx, bookingID, e.Version, "cancelled", meta)
 		case booking.RefundRequested:
-			err = s.release(ctx, bookingID, "refunded", meta)
+			err = s.release(ctx, bookingID, e.Version, "refunded", meta)
 		case booking.Expired:
-			_, err = s.cmd.ExpireBooking(ctx, bookingID, meta)
+			_, err = s.cmd.ExpireBooking(ctx, bookingID, e.Version, meta)
 		}
 		if err != nil {
 			return err
@@ -84,8 +84,8 @@ func (s *BookingSeats) handle(ctx context.Context, c eventstore.Commit) error {
 	return nil
 }
 
-func (s *BookingSeats) release(ctx context.Context, bookingID, reason string, meta eventstore.Metadata) error {
-	b, _, err := s.cmd.Booking(ctx, bookingID)
+func (s *BookingSeats) release(ctx context.Context, bookingID string, version int64, reason string, meta eventstore.Metadata) error {
+	b, _, err := s.cmd.BookingAt(ctx, bookingID, version) // for its show, which never changes
 	if err != nil || !b.Exists() {
 		return err
 	}

@@ -8,12 +8,15 @@ import (
 	"github.com/seatline/seatline/notifications"
 )
 
-// Details finds, from the log, what email templates show of a booking.
+// Details finds, from the aggregates, what email templates show of a
+// booking: the booking and its show at least as recent as the event that
+// caused the email, the movie and venue as cached (a title may lag).
 type Details struct{ Cmd *commands.Handlers }
 
 // Booking implements notifications.Details.
-func (d Details) Booking(ctx context.Context, id string) (notifications.BookingInfo, notifications.ShowInfo, bool, error) {
-	b, _, err := d.Cmd.Booking(ctx, id)
+func (d Details) Booking(ctx context.Context, r notifications.Request) (notifications.BookingInfo, notifications.ShowInfo, bool, error) {
+	id := r.BookingID
+	b, _, err := d.Cmd.BookingAt(ctx, id, r.BookingVersion)
 	if err != nil || !b.Exists() {
 		return notifications.BookingInfo{}, notifications.ShowInfo{}, false, err
 	}
@@ -21,18 +24,18 @@ func (d Details) Booking(ctx context.Context, id string) (notifications.BookingI
 	bi := notifications.BookingInfo{ID: id, Code: booking.Code(id), UserID: st.UserID, Seats: st.Seats, Amount: st.Amount,
 		RefundAmount: st.Payment.RefundAmount, Currency: st.Currency, ExpiresAt: st.ExpiresAt, Status: string(st.Status),
 		PaymentReason: st.Payment.Reason, ShowID: st.ShowID}
-	s, _, err := d.Cmd.Show(ctx, st.ShowID)
+	s, _, err := d.Cmd.ShowAt(ctx, st.ShowID, r.ShowVersion)
 	if err != nil {
 		return notifications.BookingInfo{}, notifications.ShowInfo{}, false, err
 	}
 	sum := s.Summary()
 	si := notifications.ShowInfo{ID: st.ShowID, StartsAt: sum.StartsAt}
-	if m, ok, err := d.Cmd.Movie(ctx, sum.MovieID); err != nil {
+	if m, ok, err := d.Cmd.MovieAt(ctx, sum.MovieID, 0); err != nil {
 		return bi, si, false, err
 	} else if ok {
 		si.MovieTitle = m.Title
 	}
-	if v, ok, err := d.Cmd.Venue(ctx, sum.VenueID); err != nil {
+	if v, ok, err := d.Cmd.VenueAt(ctx, sum.VenueID, 0); err != nil {
 		return bi, si, false, err
 	} else if ok {
 		si.VenueName, si.City = v.Name, v.City

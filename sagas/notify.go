@@ -42,6 +42,7 @@ type Users interface {
 type Notify struct {
 	cmd        *commands.Handlers
 	clock      clock.Clock
+	parts      Partitioner
 	outbox     *notifications.Outbox
 	users      Users
 	broadcasts *mongo.Collection
@@ -50,18 +51,23 @@ type Notify struct {
 }
 
 // NewNotify returns the saga; broadcast bookkeeping lives in db.
-func NewNotify(cmd *commands.Handlers, outbox *notifications.Outbox, users Users, db *mongo.Database, clk clock.Clock, maxAge time.Duration, log *slog.Logger) *Notify {
+func NewNotify(cmd *commands.Handlers, outbox *notifications.Outbox, users Users, db *mongo.Database, parts Partitioner, clk clock.Clock, maxAge time.Duration, log *slog.Logger) *Notify {
 	if maxAge <= 0 {
 		maxAge = time.Hour
 	}
-	return &Notify{cmd: cmd, clock: clk, outbox: outbox, users: users, broadcasts: db.Collection("broadcasts"), maxAge: maxAge, log: log}
+	return &Notify{cmd: cmd, clock: clk, parts: parts, outbox: outbox, users: users, broadcasts: db.Collection("broadcasts"), maxAge: maxAge, log: log}
 }
 
 // Name implements relay.Handler.
 func (*Notify) Name() string { return NotifySaga }
 
-// StartTerm implements relay.TermAware: the outbox sends for the term.
-func (n *Notify) StartTerm(ctx context.Context) { go n.outbox.Run(ctx) }
+// StartTerm implements relay.TermAware: the outbox sends the partition's
+// emails for the term.
+func (n *Notify) StartTerm(ctx context.Context, partition int) { go n.outbox.Run(ctx, partition) }
+
+// queue collects a batch's emails; they are queued with one insert per
+// partition once the batch is decided.
+type queue func(notifications.Request)
 
 var bookingTemplates = map[string]string{
 	booking.Placed{}.Name():          notifications.HoldCreated,
@@ -74,20 +80,28 @@ var bookingTemplates = map[string]string{
 
 // Handle implements relay.Handler.
 func (n *Notify) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	out := map[int][]notifications.Request{}
 	for _, c := range batch {
 		if n.clock.Now().Sub(c.Time) > n.maxAge {
 			continue
 		}
+		part := n.parts.Partition(c.StreamID)
+		add := func(r notifications.Request) { out[part] = append(out[part], r) }
 		for i, e := range c.Events {
-			if err := n.handle(ctx, c, i, e); err != nil {
+			if err := n.handle(ctx, c, i, e, add); err != nil {
 				return fmt.Errorf("%s: commit %d: %w", NotifySaga, c.Position, err)
 			}
+		}
+	}
+	for part, rs := range out {
+		if err := n.outbox.EnqueueMany(ctx, part, rs); err != nil {
+			return fmt.Errorf("%s: %w", NotifySaga, err)
 		}
 	}
 	return nil
 }
 
-func (n *Notify) handle(ctx context.Context, c eventstore.Commit, i int, e eventstore.Event) error {
+func (n *Notify) handle(ctx context.Context, c eventstore.Commit, i int, e eventstore.Event, add queue) error {
 	id := c.EventID(i)
 	switch ev := e.Event.(type) {
 	case show.Rescheduled:
@@ -96,13 +110,14 @@ func (n *Notify) handle(ctx context.Context, c eventstore.Commit, i int, e event
 			return err
 		}
 		for _, b := range sh.Bookings() {
-			if err := n.toHolder(ctx, id+":"+b, notifications.ShowRescheduled, b, "", ev.Previous, true); err != nil {
+			r := notifications.Request{ID: id + ":" + b, Template: notifications.ShowRescheduled, BookingID: b, Previous: ev.Previous, ShowVersion: c.Version}
+			if err := n.toHolder(ctx, r, true, add); err != nil {
 				return err
 			}
 		}
 		return nil
 	case broadcast.Requested:
-		return n.broadcast(ctx, id, ev)
+		return n.broadcast(ctx, ev, add)
 	}
 	tmpl, ok := bookingTemplates[e.Name]
 	if !ok {
@@ -115,7 +130,8 @@ func (n *Notify) handle(ctx context.Context, c eventstore.Commit, i int, e event
 	case booking.RefundRequested:
 		reason = ev.Reason
 	}
-	return n.toHolder(ctx, id+":"+tmpl, tmpl, c.StreamID[len(booking.StreamPrefix):], reason, time.Time{}, false)
+	return n.toHolder(ctx, notifications.Request{ID: id + ":" + tmpl, Template: tmpl, BookingID: c.StreamID[len(booking.StreamPrefix):],
+		BookingVersion: c.Version, Reason: reason}, false, add)
 }
 
 // EmailIDs returns the ids under which the saga queues the emails that the
@@ -132,16 +148,20 @@ func EmailIDs(c eventstore.Commit, i int, bookingID string) []string {
 	return nil
 }
 
-// toHolder queues an email to a booking's owner; onlyLive skips bookings
-// that ended.
-func (n *Notify) toHolder(ctx context.Context, id, tmpl, bookingID, reason string, previous time.Time, onlyLive bool) error {
-	b, _, err := n.cmd.Booking(ctx, bookingID)
+// toHolder queues r to its booking's owner; onlyLive skips bookings that
+// ended (read from the log: a cached state could miss the end).
+func (n *Notify) toHolder(ctx context.Context, r notifications.Request, onlyLive bool, add queue) error {
+	load := func() (*booking.Booking, int64, error) { return n.cmd.BookingAt(ctx, r.BookingID, r.BookingVersion) }
+	if onlyLive {
+		load = func() (*booking.Booking, int64, error) { return n.cmd.Booking(ctx, r.BookingID) }
+	}
+	b, _, err := load()
 	if err != nil || !b.Exists() || (onlyLive && b.Released()) {
 		return err
 	}
-	_, err = n.outbox.Enqueue(ctx, notifications.Request{ID: id, Template: tmpl, UserID: b.Owner(), BookingID: bookingID,
-		Reason: reason, Previous: previous})
-	return err
+	r.UserID = b.Owner()
+	add(r)
+	return nil
 }
 
 // BroadcastDoc records whom a broadcast went to.
@@ -154,7 +174,7 @@ type BroadcastDoc struct {
 	Queued   time.Time `bson:"queued_at" json:"queued_at"`
 }
 
-func (n *Notify) broadcast(ctx context.Context, eventID string, ev broadcast.Requested) error {
+func (n *Notify) broadcast(ctx context.Context, ev broadcast.Requested, add queue) error {
 	var users []string
 	if ev.Audience == broadcast.AllUsers {
 		all, err := n.users.AllUserIDs(ctx)
@@ -186,11 +206,8 @@ func (n *Notify) broadcast(ctx context.Context, eventID string, ev broadcast.Req
 		return err
 	}
 	for _, u := range users {
-		_, err := n.outbox.Enqueue(ctx, notifications.Request{ID: "broadcast:" + ev.BroadcastID + ":" + u, Template: notifications.Broadcast,
+		add(notifications.Request{ID: "broadcast:" + ev.BroadcastID + ":" + u, Template: notifications.Broadcast,
 			UserID: u, BroadcastID: ev.BroadcastID, Subject: ev.Subject, Text: ev.Text})
-		if err != nil {
-			return err
-		}
 	}
 	return nil
 }

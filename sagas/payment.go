@@ -26,19 +26,19 @@ const PaymentSaga = "saga.payment"
 //	booking.CheckoutStarted → job charge:<booking>  → gateway charge → PaymentSucceeded | PaymentFailed
 //	booking.RefundRequested → job refund:<booking>  → gateway refund → Refunded
 //
-// Jobs are durable (jobs.Queue) and run while this process holds the
-// group's lease. The gateway's idempotency keys are derived from the
+// Jobs are durable (jobs.Partitioned): each runs in the process that
+// consumes the partition of its booking, while it holds that lease. The gateway's idempotency keys are derived from the
 // booking id, so a job that runs again (after a crash, a timeout, a
 // transient error) never charges or refunds twice. A charge that timed out
 // is retried with the same key until the gateway gives an answer; a success
 // that arrives after the booking's deadline is refunded by the booking.
 type Payment struct {
-	rescan   time.Duration // see SetRescan
 	cmd      *commands.Handlers
 	clock    clock.Clock
+	parts    Partitioner
 	gw       payments.Gateway
-	charges  *jobs.Queue[chargeJob]
-	refunds  *jobs.Queue[refundJob]
+	charges  *jobs.Partitioned[chargeJob]
+	refunds  *jobs.Partitioned[refundJob]
 	attempts *mongo.Collection
 	calls    *mongo.Collection // one record per gateway call, for timelines
 	// OnCall reports each gateway call's kind and outcome (metrics).
@@ -50,6 +50,7 @@ type Payment struct {
 
 type chargeJob struct {
 	BookingID string `bson:"booking_id"`
+	Version   int64  `bson:"version"` // of the booking at its CheckoutStarted
 	Token     string `bson:"token"`
 	Amount    int64  `bson:"amount"`
 	Currency  string `bson:"currency"`
@@ -58,6 +59,7 @@ type chargeJob struct {
 
 type refundJob struct {
 	BookingID string `bson:"booking_id"`
+	Version   int64  `bson:"version"` // of the booking at its RefundRequested
 	Meta      meta   `bson:"meta"`
 }
 
@@ -70,15 +72,15 @@ func (m meta) metadata() eventstore.Metadata {
 	return eventstore.Metadata{CorrelationID: m.Correlation, CausationID: m.Causation, Actor: "saga:" + PaymentSaga}
 }
 
-// NewPayment returns the payment saga with its jobs in db, due by clk.
-// timeout bounds each gateway call.
-func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database, clk clock.Clock, timeout time.Duration, log *slog.Logger, hit func(string)) *Payment {
+// NewPayment returns the payment saga with its jobs in db, one queue per
+// partition of parts, due by clk. timeout bounds each gateway call.
+func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database, parts Partitioner, clk clock.Clock, timeout time.Duration, log *slog.Logger, hit func(string)) *Payment {
 	if hit == nil {
 		hit = func(string) {}
 	}
-	return &Payment{cmd: cmd, clock: clk, gw: gw, timeout: timeout, log: log, hit: hit,
-		charges:  jobs.New[chargeJob](db.Collection("charge_jobs"), clk, log),
-		refunds:  jobs.New[refundJob](db.Collection("refund_jobs"), clk, log),
+	return &Payment{cmd: cmd, clock: clk, parts: parts, gw: gw, timeout: timeout, log: log, hit: hit,
+		charges:  jobs.NewPartitioned[chargeJob](db, "charge_jobs", parts.Partitions(), clk, log),
+		refunds:  jobs.NewPartitioned[refundJob](db, "refund_jobs", parts.Partitions(), clk, log),
 		attempts: db.Collection("charge_attempts"),
 		calls:    db.Collection("gateway_calls"),
 	}
@@ -87,48 +89,57 @@ func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database,
 // Name implements relay.Handler.
 func (*Payment) Name() string { return PaymentSaga }
 
-// SetRescan makes the job runners reload their collections every d, for
-// the jobs that workers consuming other partitions of the group add (the
-// runners run in the process that holds partition 0).
-func (p *Payment) SetRescan(d time.Duration) { p.rescan = d }
-
-// StartTerm implements relay.TermAware: it runs the jobs for the term.
-func (p *Payment) StartTerm(ctx context.Context) {
-	o := jobs.Options{Workers: 16, MaxAttempts: 12, Rescan: p.rescan,
+// StartTerm implements relay.TermAware: it runs the partition's jobs for
+// the term.
+func (p *Payment) StartTerm(ctx context.Context, partition int) {
+	o := jobs.Options{Workers: 16, MaxAttempts: 12,
 		Backoff: func(a int) time.Duration { return min(time.Duration(a)*time.Second, 30*time.Second) }}
 	go func() {
-		if err := p.charges.Run(ctx, o, p.charge); err != nil && ctx.Err() == nil {
-			p.log.Error("payment: charges stopped", "err", err)
+		if err := p.charges.Of(partition).Run(ctx, o, p.charge); err != nil && ctx.Err() == nil {
+			p.log.Error("payment: charges stopped", "partition", partition, "err", err)
 		}
 	}()
 	go func() {
-		if err := p.refunds.Run(ctx, o, p.refund); err != nil && ctx.Err() == nil {
-			p.log.Error("payment: refunds stopped", "err", err)
+		if err := p.refunds.Of(partition).Run(ctx, o, p.refund); err != nil && ctx.Err() == nil {
+			p.log.Error("payment: refunds stopped", "partition", partition, "err", err)
 		}
 	}()
 }
 
-// Handle implements relay.Handler.
+// Handle implements relay.Handler: the batch's jobs are added with one
+// insert per queue and partition.
 func (p *Payment) Handle(ctx context.Context, batch []eventstore.Commit) error {
+	charges := map[int][]jobs.Item[chargeJob]{}
+	refunds := map[int][]jobs.Item[refundJob]{}
+	now := p.clock.Now()
 	for _, c := range batch {
+		part := p.parts.Partition(c.StreamID)
 		for i, e := range c.Events {
 			m := meta{Correlation: e.Meta.CorrelationID, Causation: c.EventID(i)}
 			id := c.StreamID[min(len(booking.StreamPrefix), len(c.StreamID)):]
-			var err error
 			switch ev := e.Event.(type) {
 			case booking.CheckoutStarted:
-				b, _, lerr := p.cmd.Booking(ctx, id)
-				if lerr != nil {
-					return lerr
+				b, _, err := p.cmd.BookingAt(ctx, id, e.Version)
+				if err != nil {
+					return fmt.Errorf("%s: commit %d: %w", PaymentSaga, c.Position, err)
 				}
 				st := b.State()
-				_, err = p.charges.Add(ctx, "charge:"+id, p.clock.Now(), chargeJob{BookingID: id, Token: ev.PaymentToken, Amount: st.Amount, Currency: st.Currency, Meta: m})
+				charges[part] = append(charges[part], jobs.Item[chargeJob]{ID: "charge:" + id, Due: now, Payload: chargeJob{
+					BookingID: id, Version: e.Version, Token: ev.PaymentToken, Amount: st.Amount, Currency: st.Currency, Meta: m}})
 			case booking.RefundRequested:
-				_, err = p.refunds.Add(ctx, "refund:"+id, p.clock.Now(), refundJob{BookingID: id, Meta: m})
+				refunds[part] = append(refunds[part], jobs.Item[refundJob]{ID: "refund:" + id, Due: now,
+					Payload: refundJob{BookingID: id, Version: e.Version, Meta: m}})
 			}
-			if err != nil {
-				return fmt.Errorf("%s: commit %d: %w", PaymentSaga, c.Position, err)
-			}
+		}
+	}
+	for part, items := range charges {
+		if _, err := p.charges.Of(part).AddMany(ctx, items); err != nil {
+			return fmt.Errorf("%s: %w", PaymentSaga, err)
+		}
+	}
+	for part, items := range refunds {
+		if _, err := p.refunds.Of(part).AddMany(ctx, items); err != nil {
+			return fmt.Errorf("%s: %w", PaymentSaga, err)
 		}
 	}
 	return nil
@@ -140,7 +151,7 @@ func (p *Payment) Handle(ctx context.Context, batch []eventstore.Commit) error {
 // was never called for it, since a call that timed out may have charged.
 func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 	job := j.Payload
-	b, _, err := p.cmd.Booking(ctx, job.BookingID)
+	b, _, err := p.cmd.BookingAt(ctx, job.BookingID, job.Version)
 	if err != nil {
 		return err
 	}
@@ -177,11 +188,21 @@ func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 		return jobs.Permanent(err)
 	}
 	p.hit("payment.after-charge")
-	if ch.Status == payments.Succeeded {
-		_, err = p.cmd.RecordPayment(ctx, job.BookingID, ch.ID, ch.Amount, job.Meta.metadata())
-	} else {
+	if ch.Status != payments.Succeeded {
 		_, err = p.cmd.RecordPaymentFailure(ctx, job.BookingID, ch.DeclineReason, job.Meta.metadata())
+		return err
 	}
+	res, err := p.cmd.RecordPayment(ctx, job.BookingID, ch.ID, ch.Amount, job.Meta.metadata())
+	if err != nil {
+		return err
+	}
+	// Sell the seats and confirm at once, while the booking is in this
+	// process's cache; the booking-seats saga does the same from the
+	// PaymentSucceeded event if this process dies first (then a no-op).
+	p.hit("payment.before-confirm")
+	caused := job.Meta.metadata()
+	caused.CausationID = eventstore.Commit{Position: res.Position}.EventID(res.FirstEvent) // the PaymentSucceeded
+	_, err = p.cmd.ConfirmPaid(ctx, job.BookingID, res.Version, caused)
 	return err
 }
 
@@ -196,7 +217,7 @@ func (p *Payment) calledBefore(ctx context.Context, bookingID string) (bool, err
 }
 
 func (p *Payment) refund(ctx context.Context, j jobs.Job[refundJob]) error {
-	b, _, err := p.cmd.Booking(ctx, j.Payload.BookingID)
+	b, _, err := p.cmd.BookingAt(ctx, j.Payload.BookingID, j.Payload.Version)
 	if err != nil {
 		return err
 	}

@@ -31,21 +31,19 @@ func insertCeiling(ctx context.Context, uri string, writers int, d time.Duration
 	var n atomic.Int64
 	var first error
 	var once sync.Once
-	runCtx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	var stop atomic.Bool
+	time.AfterFunc(d, func() { stop.Store(true) })
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; runCtx.Err() == nil; i++ {
+			for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
 				doc := bson.D{{Key: "_id", Value: fmt.Sprintf("%03d-%016d", w, i)}, {Key: "stream_id", Value: fmt.Sprintf("booking-%d-%d", w, i)},
 					{Key: "events", Value: bson.A{bson.D{{Key: "name", Value: "booking.Placed.v1"}, {Key: "data", Value: `{"booking_id":"b","seats":["A1","A2"],"amount":3000}`}}}}}
-				if _, err := coll.InsertOne(runCtx, doc); err != nil {
-					if runCtx.Err() == nil {
-						once.Do(func() { first = err })
-					}
+				if _, err := coll.InsertOne(ctx, doc); err != nil {
+					once.Do(func() { first = err })
 					return
 				}
 				n.Add(1)
@@ -53,8 +51,9 @@ func insertCeiling(ctx context.Context, uri string, writers int, d time.Duration
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	if first != nil {
 		return 0, first
 	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return float64(n.Load()) / elapsed.Seconds(), nil
 }

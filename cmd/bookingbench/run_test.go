@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/seatline/seatline/app"
 	"github.com/seatline/seatline/internal/apptest"
 	"github.com/seatline/seatline/internal/testenv"
 )
@@ -110,13 +111,15 @@ func TestBrowseAndMixedRuns(t *testing.T) {
 
 // TestCheckCatchesADivergentReadModel runs the final check on a show with
 // holds, then empties the show's seat map document behind the engine's
-// back: the same check must now report the seats the log holds as
-// mismatches, and a booking id the log never saw.
+// back: the same check, against an API instance that loads the seat map
+// afresh, must now report the seats the log holds as mismatches, and a
+// booking id the log never saw.
 func TestCheckCatchesADivergentReadModel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testenv.DBName(t)
-	e := apptest.Start(t, apptest.Options{DB: db})
+	_, prefix := testenv.Redis(t)
+	e := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix})
 	admin := e.Admin(t)
 	show := apptest.Show(t, admin, 1, 10)
 	user, _ := e.NewUser(t)
@@ -137,7 +140,8 @@ func TestCheckCatchesADivergentReadModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	made = append(made, booked{ID: "00000000-0000-4000-8000-000000000000", Show: show, Token: user.Token})
-	rep, err = check(ctx, c, admin.Token, f, made, 2*time.Second, quiet)
+	fresh := apptest.Start(t, apptest.Options{DB: db, Redis: true, RedisPrefix: prefix, Tune: func(c *app.Config) { c.Role = app.RoleAPI }})
+	rep, err = check(ctx, newClient(fresh.URL+"/api/v1", 4), admin.Token, f, made, 2*time.Second, quiet)
 	if err != nil || rep.OK {
 		t.Fatalf("check of a corrupted seat map passed: %+v %v", rep, err)
 	}

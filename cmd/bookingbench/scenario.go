@@ -16,6 +16,7 @@ type booked struct {
 	ID    string
 	Show  string
 	Token string
+	Card  string // the payment token of its checkout, if any
 }
 
 // runner drives the virtual users of one run.
@@ -168,7 +169,7 @@ func (r *runner) checkout(ctx context.Context, c *client, u user, id, token stri
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	r.mu.Lock()
-	r.paying[id] = booked{ID: id, Token: u.token}
+	r.paying[id] = booked{ID: id, Token: u.token, Card: token}
 	r.mu.Unlock()
 	headers := []string{"X-Min-Position", strconv.FormatInt(at.Position, 10)}
 	for ctx.Err() == nil {
@@ -240,7 +241,7 @@ func (r *runner) finish(ctx context.Context, limit time.Duration, progress func(
 				defer func() { <-sem; wg.Done() }()
 				g := c.do(ctx, b.Token, "GET", "/bookings/"+b.ID, nil)
 				r.st.record("booking", g)
-				r.outcome(g, b.ID, time.Since(start), "")
+				r.outcome(g, b.ID, time.Since(start), b.Card)
 			}()
 		}
 		wg.Wait()
