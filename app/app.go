@@ -71,6 +71,7 @@ type App struct {
 	Index       *projections.ShowIndex
 	SeatHub     *projections.SeatHub
 	LiveSeats   *projections.LiveSeatMaps
+	LiveBook    *projections.LiveBookings
 	Feed        *relay.Feed
 	Payments    *sagas.Payment
 	Expiry      *sagas.Expiry
@@ -158,7 +159,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	if err = a.connectRedis(pingCtx); err != nil {
 		return a, err
 	}
-	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log, Now: hooks.Clock.Now}); err != nil {
+	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log, Now: hooks.Clock.Now, OnWrite: a.Metrics.GroupCommit}); err != nil {
 		return a, err
 	}
 	secret, err := a.jwtSecret()
@@ -247,9 +248,6 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		}
 	}
 	rt := cfg.Relay
-	if a.redis == nil && rt.Redeliver == 0 {
-		rt.Redeliver = 3 * time.Second // in-process redelivery is cheap
-	}
 	a.Relay = relay.New(a.Store, a.Bus, a.leaser, a.progress, relayDB, relay.Options{
 		Groups: Groups(), Grace: rt.Grace, Redeliver: rt.Redeliver, LeaseTTL: rt.LeaseTTL, Duplicate: rt.Duplicate, Reorder: rt.Reorder, Logger: a.log})
 	marks, err := a.Relay.Checkpoints(ctx)
@@ -270,6 +268,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	a.Index = projections.NewShowIndex(a.Shows, a.Catalog)
 	a.SeatHub = projections.NewSeatHub(a.Store, 256)
 	a.LiveSeats = projections.NewLiveSeatMaps(a.SeatMaps, a.Store, 1000)
+	a.LiveBook = projections.NewLiveBookings(a.Bookings, a.Store, 20000)
 	var listKeys [][]byte
 	for _, k := range keys {
 		sum := sha256.Sum256(append([]byte("seatline/newsletter/"), k.Secret...))
@@ -287,7 +286,7 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		Outbox:   a.Outbox, Broadcasts: a.Notify, OAuth: a.OAuth, Newsletter: a.Newsletter,
 		RequireVerifiedEmail: cfg.RequireEmailVerification, Now: hooks.Clock.Now, TrustedProxies: cfg.TrustedProxies,
 	}
-	deps.LiveSeats = a.LiveSeats // kept current by the feed Start runs
+	deps.LiveSeats, deps.LiveBookings = a.LiveSeats, a.LiveBook // kept current by the feed Start runs
 	a.handler = httpapi.New(deps)
 	if cfg.Role == RoleWorker {
 		a.handler = httpapi.NewOps(deps) // probes and scrapers only
@@ -528,9 +527,11 @@ func (a *App) startFeed(ctx context.Context) error {
 	if err := a.Index.Load(ctx); err != nil {
 		return err
 	}
+	a.Store.OnCommit(a.Feed.Offer)
 	a.Feed.Listen(func(cs []eventstore.Commit) { a.Index.Apply(ctx, cs) })
 	a.Feed.Listen(func(cs []eventstore.Commit) { a.SeatHub.Apply(ctx, cs) })
 	a.Feed.Listen(func(cs []eventstore.Commit) { a.LiveSeats.Apply(ctx, cs) })
+	a.Feed.Listen(func(cs []eventstore.Commit) { a.LiveBook.Apply(ctx, cs) })
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

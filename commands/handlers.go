@@ -95,6 +95,14 @@ func (h *Handlers) ShowAt(ctx context.Context, id string, known int64) (*show.Sh
 	return h.shows.LoadAt(ctx, id, known)
 }
 
+// ShowSummaryAt returns what a show is (movie, venue, start, status) at
+// version known or later, without copying its seats.
+func (h *Handlers) ShowSummaryAt(ctx context.Context, id string, known int64) (show.Summary, error) {
+	var sum show.Summary
+	err := h.shows.ViewAt(ctx, id, known, func(s *show.Show) { sum = s.Summary() })
+	return sum, err
+}
+
 // BookingIDFor derives the booking id of a request carrying an
 // Idempotency-Key, so that a retried request names the same booking. The
 // user id is part of it: two users' keys never collide.

@@ -363,6 +363,22 @@ func (r *Repository[A]) LoadAt(ctx context.Context, id string, known int64) (A, 
 	return e.agg.Clone(), e.version, nil
 }
 
+// ViewAt is LoadAt without the copy: it calls fn with the state itself,
+// which fn must only read and not keep (cached states are replaced, never
+// changed, so reading one races with nothing). Copying a show of
+// thousands of seats to read its title is most of the cost of an email.
+func (r *Repository[A]) ViewAt(ctx context.Context, id string, known int64, fn func(A)) error {
+	if e, ok := r.cache.get(id); ok && e.version >= max(known, 1) {
+		fn(e.agg)
+		return nil
+	}
+	a, _, err := r.LoadAt(ctx, id, known)
+	if err == nil {
+		fn(a)
+	}
+	return err
+}
+
 // Load returns a copy of the current state of aggregate id and its version
 // (0 if it has no events), caught up with the log.
 func (r *Repository[A]) Load(ctx context.Context, id string) (A, int64, error) {

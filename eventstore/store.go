@@ -37,6 +37,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OpTimeout bounds each database call of the writer (10s).
 	OpTimeout time.Duration
+	// OnWrite, if set, is told how long each group commit took (inserting
+	// the commits and their links) and how many commits it wrote.
+	OnWrite func(commits int, d time.Duration)
 }
 
 func (o *Options) defaults() {

@@ -67,6 +67,10 @@ func (s *Store) drainClosed() {
 // writer got there first (move on), a free one means the stream version was
 // taken (that append fails with ErrConcurrency, the rest go on).
 func (s *Store) writeBatch(batch []*appendReq) {
+	if s.opts.OnWrite != nil {
+		start := time.Now()
+		defer func() { s.opts.OnWrite(len(batch), time.Since(start)) }()
+	}
 	var written []Commit
 	var writtenReqs []*appendReq
 	pending := batch

@@ -128,10 +128,16 @@ func (a *api) listBookings(c *gin.Context) {
 // getBooking returns a booking to its owner (or an admin); to anyone else
 // it does not exist.
 func (a *api) getBooking(c *gin.Context) {
-	if !a.fresh(c, projections.BookingsProjection) {
+	get := a.Bookings.Get
+	if a.LiveBookings != nil { // from memory, once the feed has the request's position
+		if !a.freshFeed(c) {
+			return
+		}
+		get = a.LiveBookings.Get
+	} else if !a.fresh(c, projections.BookingsProjection) {
 		return
 	}
-	b, ok, err := a.Bookings.Get(c, c.Param("id"), a.Now())
+	b, ok, err := get(c, c.Param("id"), a.Now())
 	if err != nil {
 		fail(c, err)
 		return

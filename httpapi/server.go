@@ -45,6 +45,11 @@ type Deps struct {
 	LiveSeats interface {
 		Get(ctx context.Context, showID string, now time.Time) (projections.SeatMap, bool, error)
 	}
+	// LiveBookings, when set, serves GET /bookings/{id} from memory in
+	// the same way.
+	LiveBookings interface {
+		Get(ctx context.Context, id string, now time.Time) (projections.Booking, bool, error)
+	}
 	Bookings  *projections.Bookings
 	Freshness *projections.Freshness
 	Rebuilder *projections.Rebuilder
@@ -96,6 +101,7 @@ type Deps struct {
 
 type api struct {
 	Deps
+	seatBodies seatBodyCache
 }
 
 // New returns the HTTP handler of the whole API.

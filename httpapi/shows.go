@@ -194,7 +194,7 @@ func (a *api) getSeats(c *gin.Context) {
 	if err != nil || !ok {
 		return
 	}
-	c.JSON(http.StatusOK, seatMap(m))
+	c.Data(http.StatusOK, "application/json; charset=utf-8", a.seatBodies.body(m, a.Now()))
 }
 
 // seatMapOf reads a show's seat map once the instance has caught up with

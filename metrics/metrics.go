@@ -33,6 +33,7 @@ type Metrics struct {
 	holdsExpired   prometheus.Counter
 	holdsPlaced    prometheus.Counter
 	dbOps          *prometheus.CounterVec
+	groupCommit    prometheus.Histogram
 }
 
 // New returns metrics registered in a fresh registry, with the Go runtime
@@ -66,8 +67,10 @@ func New() *Metrics {
 	m.dbOps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_db_operations_total",
 		Help: "Database commands (round trips) this process sent, by database, collection and kind (insert, find, update, delete, ...)."},
 		[]string{"database", "collection", "kind"})
+	m.groupCommit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_group_commit_duration_seconds",
+		Help: "Time of one group commit of the event store (commits and their stream links).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	for _, c := range []prometheus.Collector{m.httpDuration, m.cmdDuration, m.cmdConflicts, m.cmdBatch, m.appendCommits, m.appendEvents,
-		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced, m.dbOps} {
+		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced, m.dbOps, m.groupCommit} {
 		f(c)
 	}
 	return m
@@ -100,6 +103,9 @@ func (m *Metrics) Conflict(name string) { m.cmdConflicts.WithLabelValues(name).I
 
 // Batch records how many commands went into one commit.
 func (m *Metrics) Batch(n int) { m.cmdBatch.Observe(float64(n)) }
+
+// GroupCommit records one group commit of the event store.
+func (m *Metrics) GroupCommit(commits int, d time.Duration) { m.groupCommit.Observe(d.Seconds()) }
 
 // Appended records commits this process appended.
 func (m *Metrics) Appended(commits, events int) {

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/seatline/seatline/clock"
+	"github.com/seatline/seatline/groupwrite"
 	"github.com/seatline/seatline/jobs"
 	"github.com/seatline/seatline/mailer"
 )
@@ -88,6 +89,7 @@ type Record struct {
 	LastError   string    `bson:"last_error,omitempty" json:"last_error,omitempty"`
 	UpdatedAt   time.Time `bson:"updated_at" json:"updated_at"`
 	SentAt      time.Time `bson:"sent_at,omitzero" json:"sent_at,omitzero"`
+	stored      bool      // a record of this email exists already
 }
 
 // Email statuses.
@@ -103,6 +105,7 @@ type Outbox struct {
 	clock   clock.Clock
 	queues  *jobs.Partitioned[Request]
 	history *mongo.Collection
+	firsts  *groupwrite.Inserter // the first record of each email, into history
 	sender  mailer.Sender
 	rcpt    Recipients
 	details Details
@@ -121,9 +124,9 @@ type Outbox struct {
 func NewOutbox(db *mongo.Database, partitions int, clk clock.Clock, sender mailer.Sender, rcpt Recipients, details Details, tmpl *Templates, log *slog.Logger) *Outbox {
 	return &Outbox{
 		clock:  clk,
-		queues: jobs.NewPartitioned[Request](db, "email_jobs", partitions, clk, log), history: db.Collection("emails"),
+		queues: jobs.NewPartitioned[Request](db, "email_jobs", partitions, clk, log), history: db.Collection("emails"), firsts: groupwrite.NewInserter(db.Collection("emails"), 0),
 		sender: sender, rcpt: rcpt, details: details, tmpl: tmpl, log: log,
-		opts: jobs.Options{Workers: 4, MaxAttempts: 8},
+		opts: jobs.Options{Workers: 16, MaxAttempts: 8},
 	}
 }
 
@@ -170,7 +173,8 @@ func (o *Outbox) send(ctx context.Context, j jobs.Job[Request]) error {
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return err
 	}
-	rec := Record{ID: r.ID, Template: r.Template, UserID: r.UserID, BookingID: r.BookingID, BroadcastID: r.BroadcastID, Attempts: j.Attempts + 1}
+	rec := Record{ID: r.ID, Template: r.Template, UserID: r.UserID, BookingID: r.BookingID, BroadcastID: r.BroadcastID, Attempts: j.Attempts + 1,
+		stored: err == nil}
 	msg, skip, err := o.compose(ctx, r)
 	switch {
 	case err != nil:
@@ -255,6 +259,12 @@ func (o *Outbox) save(ctx context.Context, rec Record) error {
 		o.OnResult(rec.Template, rec.Status)
 	}
 	rec.UpdatedAt = o.clock.Now()
+	if !rec.stored { // the first record of an email: an insert, cheaper than an update
+		err := o.firsts.Insert(ctx, rec)
+		if !mongo.IsDuplicateKeyError(err) {
+			return err
+		}
+	}
 	_, err := o.history.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, rec, options.Replace().SetUpsert(true))
 	return err
 }

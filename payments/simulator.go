@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/seatline/seatline/clock"
+	"github.com/seatline/seatline/groupwrite"
 )
 
 // Test tokens understood by the simulator.
@@ -30,6 +31,7 @@ const (
 // idempotency key, so the same key never charges twice, across restarts.
 type Simulator struct {
 	charges, refunds, flakes *mongo.Collection
+	newCharges               *groupwrite.Inserter // into charges: concurrent calls share commands
 	clock                    clock.Clock
 	SlowDelay                time.Duration
 	waiting                  sync.Map // reference → slow charges in flight
@@ -42,7 +44,8 @@ func NewSimulator(db *mongo.Database, clk clock.Clock, slow time.Duration) *Simu
 		slow = 5 * time.Second
 	}
 	return &Simulator{charges: db.Collection("sim_charges"), refunds: db.Collection("sim_refunds"),
-		flakes: db.Collection("sim_flakes"), clock: clk, SlowDelay: slow}
+		flakes: db.Collection("sim_flakes"), clock: clk, SlowDelay: slow,
+		newCharges: groupwrite.NewInserter(db.Collection("sim_charges"), 0)}
 }
 
 type chargeDoc struct {
@@ -115,7 +118,7 @@ func (s *Simulator) charge(w http.ResponseWriter, r *http.Request) {
 	default:
 		ch.Status, ch.DeclineReason = Declined, "unknown test token"
 	}
-	if _, err := s.charges.InsertOne(ctx, chargeDoc{Key: key, Charge: ch, Created: s.clock.Now()}); err != nil {
+	if err := s.newCharges.Insert(ctx, chargeDoc{Key: key, Charge: ch, Created: s.clock.Now()}); err != nil {
 		if !mongo.IsDuplicateKeyError(err) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -99,33 +99,36 @@ func (b *Bookings) flushUsers(ctx context.Context) error { return b.users.flush(
 // Projector returns the bookings projector.
 func (b *Bookings) Projector() *streamModel[Booking, *Booking] {
 	return &streamModel[Booking, *Booking]{name: BookingsProjection, prefix: booking.StreamPrefix, target: b.target, collection: "bookings", log: b.log,
-		apply: func(d *Booking, c eventstore.Commit, e eventstore.Event) {
-			switch ev := e.Event.(type) {
-			case booking.Placed:
-				d.ID, d.UserID, d.ShowID, d.Seats = ev.BookingID, ev.UserID, ev.ShowID, ev.Seats
-				d.Amount, d.Currency, d.ExpiresAt, d.PlacedAt = ev.Amount, ev.Currency, ev.ExpiresAt, ev.PlacedAt
-				d.Status = booking.StatusHeld
-			case booking.CheckoutStarted:
-				d.Status, d.ExpiresAt, d.Payment = booking.StatusPaymentPending, ev.Deadline, Payment{Status: booking.PaymentPending}
-			case booking.PaymentSucceeded:
-				d.Payment.Status, d.Payment.ChargeID, d.Payment.Reason = booking.PaymentSucceededStat, ev.ChargeID, ""
-			case booking.PaymentFailed:
-				d.Status, d.Payment.Status, d.Payment.Reason = booking.StatusPaymentFailed, booking.PaymentFailedStat, ev.Reason
-			case booking.Confirmed:
-				d.Status, d.ConfirmedAt = booking.StatusConfirmed, ev.At
-			case booking.Cancelled:
-				d.Status, d.CancelledBy, d.CancelReason = booking.StatusCancelled, ev.By, ev.Reason
-			case booking.Expired:
-				d.Status = booking.StatusExpired
-			case booking.RefundRequested:
-				d.Status = booking.StatusRefunded
-				d.Payment.Status, d.Payment.Reason, d.Payment.RefundAmount = booking.PaymentRefundPending, ev.Reason, ev.Amount
-			case booking.Refunded:
-				d.Payment.Status = booking.PaymentRefunded
-			}
-			d.UpdatedAt = c.Time
-		},
+		apply:  applyBooking,
 		before: b.addToUsers, onRefresh: b.userCache.clear}
+}
+
+// applyBooking folds one event of a booking into its read model.
+func applyBooking(d *Booking, c eventstore.Commit, e eventstore.Event) {
+	switch ev := e.Event.(type) {
+	case booking.Placed:
+		d.ID, d.UserID, d.ShowID, d.Seats = ev.BookingID, ev.UserID, ev.ShowID, ev.Seats
+		d.Amount, d.Currency, d.ExpiresAt, d.PlacedAt = ev.Amount, ev.Currency, ev.ExpiresAt, ev.PlacedAt
+		d.Status = booking.StatusHeld
+	case booking.CheckoutStarted:
+		d.Status, d.ExpiresAt, d.Payment = booking.StatusPaymentPending, ev.Deadline, Payment{Status: booking.PaymentPending}
+	case booking.PaymentSucceeded:
+		d.Payment.Status, d.Payment.ChargeID, d.Payment.Reason = booking.PaymentSucceededStat, ev.ChargeID, ""
+	case booking.PaymentFailed:
+		d.Status, d.Payment.Status, d.Payment.Reason = booking.StatusPaymentFailed, booking.PaymentFailedStat, ev.Reason
+	case booking.Confirmed:
+		d.Status, d.ConfirmedAt = booking.StatusConfirmed, ev.At
+	case booking.Cancelled:
+		d.Status, d.CancelledBy, d.CancelReason = booking.StatusCancelled, ev.By, ev.Reason
+	case booking.Expired:
+		d.Status = booking.StatusExpired
+	case booking.RefundRequested:
+		d.Status = booking.StatusRefunded
+		d.Payment.Status, d.Payment.Reason, d.Payment.RefundAmount = booking.PaymentRefundPending, ev.Reason, ev.Amount
+	case booking.Refunded:
+		d.Payment.Status = booking.PaymentRefunded
+	}
+	d.UpdatedAt = c.Time
 }
 
 // addToUsers adds newly placed bookings to their users' lists, one read

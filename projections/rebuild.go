@@ -302,16 +302,23 @@ func (r *Rebuilder) cancelled(ctx context.Context, id string) (bool, error) {
 func (r *Rebuilder) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	tick := time.NewTicker(300 * time.Millisecond)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	ended := map[string]bool{} // requests with nothing left to do: not read again
 	for {
 		reqs, err := r.listRequests(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.opts.Logger.Warn("projections: list rebuild requests", "err", err)
 		}
 		for _, req := range reqs {
+			if ended[req.ID] {
+				continue
+			}
 			rb, err := r.state(ctx, req)
 			cleanup := rb.Status == RebuildDone && !rb.OldDropped
+			if err == nil && !rb.active() && !cleanup {
+				ended[req.ID] = true
+			}
 			if err != nil || (!rb.active() && !cleanup) {
 				continue
 			}

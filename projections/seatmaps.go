@@ -49,6 +49,9 @@ type SeatMap struct {
 	Seats    []Seat
 	Position int64
 	Version  int64
+	// Changes is when the first hold on the map lapses, so that the map
+	// would read differently without a new commit (zero: none does).
+	Changes time.Time
 }
 
 // SeatMaps projects and reads seat maps.
@@ -130,6 +133,9 @@ func seatView(d *SeatMapDoc, now time.Time) SeatMap {
 		m.Seats[i] = Seat{ID: seat.ID, Category: seat.Category, Price: d.Prices[seat.Category], State: st}
 		if st == show.Held {
 			m.Seats[i].Until = h.Until
+			if m.Changes.IsZero() || h.Until.Before(m.Changes) {
+				m.Changes = h.Until
+			}
 		}
 	}
 	return m

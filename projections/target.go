@@ -105,7 +105,8 @@ func (g *Generations) Target(ctx context.Context, group, defaultDB string) (*Tar
 }
 
 // Watch keeps every target of this process on its model's current
-// generation, checking every interval, until ctx ends.
+// generation, checking every interval (one read of the few generation
+// records for all of them), until ctx ends.
 func (g *Generations) Watch(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -115,18 +116,39 @@ func (g *Generations) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		g.mu.Lock()
-		ts := make([]*Target, 0, len(g.targets))
-		for _, t := range g.targets {
-			ts = append(ts, t)
+		current, err := g.all(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("projections: watch generations", "err", err)
+			}
+			continue
 		}
-		g.mu.Unlock()
-		for _, t := range ts {
-			if err := t.Refresh(ctx); err != nil && ctx.Err() == nil {
-				g.log.Warn("projections: watch generations", "projection", t.group, "err", err)
+		g.mu.Lock()
+		for group, t := range g.targets {
+			if name := current[group]; name != "" && name != t.DB().Name() {
+				g.log.Info("projections: switched to a new generation", "projection", group, "db", name)
+				t.use(g.client.Database(name))
 			}
 		}
+		g.mu.Unlock()
 	}
+}
+
+// all reads every model's current generation: group → database.
+func (g *Generations) all(ctx context.Context) (map[string]string, error) {
+	cur, err := g.coll.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("projections: read generations: %w", err)
+	}
+	var docs []generationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("projections: read generations: %w", err)
+	}
+	out := make(map[string]string, len(docs))
+	for _, d := range docs {
+		out[d.Group] = d.DB
+	}
+	return out, nil
 }
 
 // switchTo records db as the model's generation and moves this process's

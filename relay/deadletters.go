@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,6 +22,12 @@ import (
 // operator's retry request is a document of its own.
 type DeadLetters struct {
 	coll, retries *mongo.Collection
+
+	// The retry requests, read at most once a second for every consumer
+	// of the process (they look for them every second).
+	mu      sync.Mutex
+	asked   []string
+	askedAt time.Time
 }
 
 // NewDeadLetters returns the dead-letter store in db.
@@ -138,17 +145,60 @@ func (d *DeadLetters) RequestRetryAll(ctx context.Context) (int, error) {
 
 // requested returns the dead letters of group an operator asked to retry.
 func (d *DeadLetters) requested(ctx context.Context, group string) ([]DeadLetter, error) {
-	all, err := d.List(ctx, group)
+	ids, err := d.retryRequests(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, dl := range all {
-		if dl.RetryRequested {
-			out = append(out, dl)
+	var out []DeadLetter
+	for _, id := range ids {
+		if !strings.HasPrefix(id, group+":") {
+			continue
 		}
+		var dl DeadLetter
+		err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&dl)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // resolved meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		dl.RetryRequested = true
+		out = append(out, dl)
 	}
 	return out, nil
+}
+
+// retryRequests returns the ids of the dead letters an operator asked to
+// retry, as read at most a second ago (one small scan).
+func (d *DeadLetters) retryRequests(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.askedAt) < time.Second {
+		return slices.Clone(d.asked), nil
+	}
+	cur, err := d.retries.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	d.asked = d.asked[:0]
+	for _, doc := range docs {
+		d.asked = append(d.asked, doc.ID)
+	}
+	d.askedAt = time.Now()
+	return slices.Clone(d.asked), nil
+}
+
+// forgetRequests makes the next look read the requests again.
+func (d *DeadLetters) forgetRequests() {
+	d.mu.Lock()
+	d.askedAt = time.Time{}
+	d.mu.Unlock()
 }
 
 // resolved removes a dead letter that was handled on retry.
@@ -157,6 +207,7 @@ func (d *DeadLetters) resolved(ctx context.Context, dl DeadLetter) error {
 		return err
 	}
 	_, err := d.retries.DeleteOne(ctx, bson.D{{Key: "_id", Value: dl.ID}})
+	d.forgetRequests()
 	return err
 }
 
@@ -167,5 +218,6 @@ func (d *DeadLetters) failedAgain(ctx context.Context, dl DeadLetter, attempts i
 		return err
 	}
 	_, err := d.retries.DeleteOne(ctx, bson.D{{Key: "_id", Value: dl.ID}})
+	d.forgetRequests()
 	return err
 }

@@ -30,6 +30,8 @@ type Feed struct {
 	logr *slog.Logger
 	gap  time.Duration
 
+	offered chan []eventstore.Commit // this process's own commits, straight from the store
+
 	mu        sync.Mutex
 	listeners []func([]eventstore.Commit)
 	mark      int64              // every position up to here was applied by every listener
@@ -50,7 +52,7 @@ func NewFeed(b *bus.Bus, reg *eventstore.Registry, log FeedLog, from int64, gap 
 	if gap <= 0 {
 		gap = 300 * time.Millisecond
 	}
-	return &Feed{bus: b, reg: reg, log: log, logr: logger, gap: gap, mark: from, seen: map[int64]struct{}{}, applied: map[int64]struct{}{}}
+	return &Feed{bus: b, reg: reg, log: log, logr: logger, gap: gap, mark: from, offered: make(chan []eventstore.Commit, 256), seen: map[int64]struct{}{}, applied: map[int64]struct{}{}}
 }
 
 // Listen adds a listener; call it before Run.
@@ -88,9 +90,29 @@ func (f *Feed) Wait(ctx context.Context, pos int64, timeout time.Duration) bool 
 	return f.Mark() >= pos
 }
 
+// Offer hands the feed commits this process wrote (a Store.OnCommit
+// listener): they reach the listeners without waiting for the bus. It
+// never blocks; what does not fit comes by the bus or from the log.
+func (f *Feed) Offer(cs []eventstore.Commit) {
+	select {
+	case f.offered <- cs:
+	default:
+	}
+}
+
 // Run feeds listeners until ctx ends.
 func (f *Feed) Run(ctx context.Context) {
 	go f.fill(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case cs := <-f.offered:
+				f.dispatch(cs)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		msgs, err := f.bus.SubscribeAll(ctx)
 		if err != nil {

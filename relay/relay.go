@@ -81,6 +81,7 @@ type Relay struct {
 	queue chan []eventstore.Commit
 
 	mu          sync.Mutex
+	handing     map[int64]struct{} // positions queued for this process's hand-off, not published yet
 	lastPass    PassStats
 	published   int64
 	dropped     int64
@@ -105,6 +106,7 @@ func New(store *eventstore.Store, b *bus.Bus, l coord.Leaser, p coord.Progress, 
 		checkpoints: db.Collection(CheckpointsCollection),
 		opts:        o,
 		queue:       make(chan []eventstore.Commit, 1024),
+		handing:     map[int64]struct{}{},
 	}
 	store.OnCommit(r.enqueue)
 	return r
@@ -124,13 +126,41 @@ type checkpointDoc struct {
 // enqueue runs on the store's writer goroutine: it must not block. A full
 // queue drops the batch, which the catch-up publishes after the grace.
 func (r *Relay) enqueue(cs []eventstore.Commit) {
+	r.mu.Lock()
+	for _, c := range cs {
+		r.handing[c.Position] = struct{}{}
+	}
+	r.mu.Unlock()
 	select {
 	case r.queue <- cs:
 	default:
 		r.mu.Lock()
 		r.dropped += int64(len(cs))
+		for _, c := range cs {
+			delete(r.handing, c.Position)
+		}
 		r.mu.Unlock()
 	}
+}
+
+// handedOver records that positions left the hand-off (published, or
+// left to the catch-up after a failure).
+func (r *Relay) handedOver(cs []eventstore.Commit) {
+	r.mu.Lock()
+	for _, c := range cs {
+		delete(r.handing, c.Position)
+	}
+	r.mu.Unlock()
+}
+
+// inHandOff reports whether this process is still handing p over: the
+// catch-up leaves it alone however long that takes (on the in-process
+// bus, publishing waits for the slowest consumer).
+func (r *Relay) inHandOff(p int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.handing[p]
+	return ok
 }
 
 // Run publishes until ctx ends: the hand-off queue always, the catch-up
@@ -188,6 +218,7 @@ func (r *Relay) chaos(cs []eventstore.Commit) []eventstore.Commit {
 // publish puts commits on the bus and marks them published. A failure is
 // logged and left to the catch-up.
 func (r *Relay) publish(ctx context.Context, cs []eventstore.Commit) {
+	defer r.handedOver(cs)
 	cs = r.chaos(cs)
 	if err := r.bus.Publish(cs...); err != nil {
 		r.opts.Logger.Warn("relay: publish failed; the catch-up will retry", "err", err, "from", cs[0].Position)
@@ -217,6 +248,7 @@ func (r *Relay) catchUp(ctx context.Context, fence int64) {
 		sent:     map[int64]time.Time{},
 		advanced: map[string]time.Time{},
 		handled:  map[string]int64{},
+		unsaved:  map[string]int64{},
 	}
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
@@ -242,6 +274,8 @@ type passState struct {
 	sent     map[int64]time.Time  // when the catch-up last published it
 	advanced map[string]time.Time // when each group last handled something
 	handled  map[string]int64     // how many positions each group had handled then
+	unsaved  map[string]int64     // watermarks not stored yet
+	savedAt  time.Time            // when watermarks were last stored
 }
 
 // pass looks at positions between the lowest watermark and the head once
@@ -268,12 +302,18 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 			st.advanced[g] = now
 		}
 		if w > marks[g] {
-			if err := r.saveCheckpoint(ctx, g, w, fence); err != nil {
-				return 0, err
-			}
-			marks[g] = w
+			marks[g], st.unsaved[g] = w, w
 		}
 		low = min(low, marks[g])
+	}
+	// Watermarks are floors: storing them once a second is enough, and a
+	// stored one that lags only widens the next catch-up's window.
+	if len(st.unsaved) > 0 && now.Sub(st.savedAt) >= time.Second {
+		if err := r.saveCheckpoints(ctx, st.unsaved, fence); err != nil {
+			return 0, err
+		}
+		clear(st.unsaved)
+		st.savedAt = now
 	}
 	hi := min(head, low+r.opts.Window)
 	unpublished, err := r.progress.Missing(ctx, "", low, hi)
@@ -312,7 +352,7 @@ func (r *Relay) pass(ctx context.Context, fence int64, marks map[string]int64, s
 			seen[p], first = now, now
 		}
 		switch {
-		case isUnpublished[p] && now.Sub(first) >= r.opts.Grace:
+		case isUnpublished[p] && now.Sub(first) >= r.opts.Grace && !r.inHandOff(p):
 			due = append(due, p)
 		case !isUnpublished[p] && stalled[p] && now.Sub(later(first, sent[p])) >= r.opts.Redeliver:
 			due = append(due, p)
@@ -391,26 +431,41 @@ func cloneMarks(m map[string]int64) map[string]int64 {
 	return c
 }
 
-// Checkpoints returns the stored watermark of every group.
+// Checkpoints returns the stored watermark of every group (one read of
+// the small checkpoints collection).
 func (r *Relay) Checkpoints(ctx context.Context) (map[string]int64, error) {
-	marks := map[string]int64{}
+	cur, err := r.checkpoints.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var docs []checkpointDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	marks := make(map[string]int64, len(r.opts.Groups))
 	for _, g := range r.opts.Groups {
-		var d checkpointDoc
-		err := r.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: g}}).Decode(&d)
-		if err != nil && err != mongo.ErrNoDocuments {
-			return nil, err
+		marks[g] = 0
+	}
+	for _, d := range docs {
+		if _, ok := marks[d.Group]; ok {
+			marks[d.Group] = d.Position
 		}
-		marks[g] = d.Position
 	}
 	return marks, nil
 }
 
-// saveCheckpoint stores a group's watermark. Only the lease holder writes
-// it; a stale holder can only write a lower, still true, watermark.
-func (r *Relay) saveCheckpoint(ctx context.Context, group string, pos, fence int64) error {
-	_, err := r.checkpoints.ReplaceOne(ctx, bson.D{{Key: "_id", Value: group}},
-		checkpointDoc{Group: group, Position: pos, Fence: fence, Updated: time.Now().UTC()},
-		options.Replace().SetUpsert(true))
+// saveCheckpoints stores groups' watermarks with one bulk write. Only the
+// lease holder writes them; a stale holder can only write a lower, still
+// true, watermark (a watermark is a floor: everything below it was
+// handled), so the write needs no fencing check.
+func (r *Relay) saveCheckpoints(ctx context.Context, marks map[string]int64, fence int64) error {
+	now := time.Now().UTC()
+	models := make([]mongo.WriteModel, 0, len(marks))
+	for g, pos := range marks {
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: g}}).
+			SetReplacement(checkpointDoc{Group: g, Position: pos, Fence: fence, Updated: now}).SetUpsert(true))
+	}
+	_, err := r.checkpoints.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	return err
 }
 

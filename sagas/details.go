@@ -24,11 +24,10 @@ func (d Details) Booking(ctx context.Context, r notifications.Request) (notifica
 	bi := notifications.BookingInfo{ID: id, Code: booking.Code(id), UserID: st.UserID, Seats: st.Seats, Amount: st.Amount,
 		RefundAmount: st.Payment.RefundAmount, Currency: st.Currency, ExpiresAt: st.ExpiresAt, Status: string(st.Status),
 		PaymentReason: st.Payment.Reason, ShowID: st.ShowID}
-	s, _, err := d.Cmd.ShowAt(ctx, st.ShowID, r.ShowVersion)
+	sum, err := d.Cmd.ShowSummaryAt(ctx, st.ShowID, r.ShowVersion)
 	if err != nil {
 		return notifications.BookingInfo{}, notifications.ShowInfo{}, false, err
 	}
-	sum := s.Summary()
 	si := notifications.ShowInfo{ID: st.ShowID, StartsAt: sum.StartsAt}
 	if m, ok, err := d.Cmd.MovieAt(ctx, sum.MovieID, 0); err != nil {
 		return bi, si, false, err

@@ -14,6 +14,7 @@ import (
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/domain/booking"
 	"github.com/seatline/seatline/eventstore"
+	"github.com/seatline/seatline/groupwrite"
 	"github.com/seatline/seatline/jobs"
 	"github.com/seatline/seatline/payments"
 )
@@ -39,8 +40,9 @@ type Payment struct {
 	gw       payments.Gateway
 	charges  *jobs.Partitioned[chargeJob]
 	refunds  *jobs.Partitioned[refundJob]
-	attempts *mongo.Collection
-	calls    *mongo.Collection // one record per gateway call, for timelines
+	attempts *groupwrite.Inserter // a mark before a booking's first gateway call
+	calls    *mongo.Collection    // one record per gateway call, for timelines
+	record   *groupwrite.Inserter // into calls
 	// OnCall reports each gateway call's kind and outcome (metrics).
 	OnCall  func(kind, outcome string)
 	timeout time.Duration
@@ -81,8 +83,9 @@ func NewPayment(cmd *commands.Handlers, gw payments.Gateway, db *mongo.Database,
 	return &Payment{cmd: cmd, clock: clk, parts: parts, gw: gw, timeout: timeout, log: log, hit: hit,
 		charges:  jobs.NewPartitioned[chargeJob](db, "charge_jobs", parts.Partitions(), clk, log),
 		refunds:  jobs.NewPartitioned[refundJob](db, "refund_jobs", parts.Partitions(), clk, log),
-		attempts: db.Collection("charge_attempts"),
+		attempts: groupwrite.NewInserter(db.Collection("charge_attempts"), 0),
 		calls:    db.Collection("gateway_calls"),
+		record:   groupwrite.NewInserter(db.Collection("gateway_calls"), 0),
 	}
 }
 
@@ -91,8 +94,11 @@ func (*Payment) Name() string { return PaymentSaga }
 
 // StartTerm implements relay.TermAware: it runs the partition's jobs for
 // the term.
+//
+// A charge mostly waits (for the gateway, for its commits), so many run at
+// once: a sale's checkouts arrive faster than one at a time can keep up.
 func (p *Payment) StartTerm(ctx context.Context, partition int) {
-	o := jobs.Options{Workers: 16, MaxAttempts: 12,
+	o := jobs.Options{Workers: 64, MaxAttempts: 12,
 		Backoff: func(a int) time.Duration { return min(time.Duration(a)*time.Second, 30*time.Second) }}
 	go func() {
 		if err := p.charges.Of(partition).Run(ctx, o, p.charge); err != nil && ctx.Err() == nil {
@@ -209,7 +215,7 @@ func (p *Payment) charge(ctx context.Context, j jobs.Job[chargeJob]) error {
 // calledBefore records that the gateway is about to be called for a
 // booking and reports whether a call was recorded before.
 func (p *Payment) calledBefore(ctx context.Context, bookingID string) (bool, error) {
-	_, err := p.attempts.InsertOne(ctx, bson.D{{Key: "_id", Value: bookingID}, {Key: "at", Value: p.clock.Now()}})
+	err := p.attempts.Insert(ctx, bson.D{{Key: "_id", Value: bookingID}, {Key: "at", Value: p.clock.Now()}})
 	if mongo.IsDuplicateKeyError(err) {
 		return true, nil
 	}
@@ -267,7 +273,7 @@ func (p *Payment) recordCall(ctx context.Context, c GatewayCall) {
 		p.OnCall(c.Kind, c.Outcome)
 	}
 	c.ID = fmt.Sprintf("%s:%s:%d", c.BookingID, c.Kind, c.Attempt)
-	if _, err := p.calls.InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := p.record.Insert(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
 		p.log.Warn("payment: record gateway call", "booking", c.BookingID, "err", err)
 	}
 }
