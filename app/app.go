@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/seatline/seatline/bus"
+	"github.com/seatline/seatline/cluster"
 	"github.com/seatline/seatline/commands"
 	"github.com/seatline/seatline/coord"
 	"github.com/seatline/seatline/domain/booking"
@@ -71,6 +72,7 @@ type App struct {
 	Index       *projections.ShowIndex
 	SeatHub     *projections.SeatHub
 	LiveSeats   *projections.LiveSeatMaps
+	Deciders    *cluster.Deciders // nil without Redis
 	LiveBook    *projections.LiveBookings
 	Feed        *relay.Feed
 	Payments    *sagas.Payment
@@ -159,7 +161,8 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	if err = a.connectRedis(pingCtx); err != nil {
 		return a, err
 	}
-	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log, Now: hooks.Clock.Now, OnWrite: a.Metrics.GroupCommit}); err != nil {
+	if a.Store, err = eventstore.Open(ctx, logDB, Registry(), eventstore.Options{Logger: a.log, Now: hooks.Clock.Now, OnWrite: a.Metrics.GroupCommit,
+		Snapshots: db("_snapshots")}); err != nil {
 		return a, err
 	}
 	secret, err := a.jwtSecret()
@@ -202,8 +205,20 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 		}
 		a.Metrics.Appended(len(cs), n)
 	})
+	var forward commands.Forwarder
+	if sets, ok := a.leaser.(interface{ Set(string) coord.Members }); ok && a.redis != nil {
+		// One decider per show across the API processes (package cluster).
+		self := ""
+		if cfg.Role != RoleWorker {
+			self = cfg.InternalURL
+		}
+		fkey := sha256.Sum256(append([]byte("seatline/forward/"), keys[0].Secret...))
+		a.Deciders = cluster.New(cluster.Options{Self: self, Key: fkey[:], Leaser: a.leaser, Members: sets.Set("deciders"),
+			TTL: cfg.Relay.LeaseTTL, Logger: a.log, OnRoute: a.Metrics.Route})
+		forward = a.Deciders
+	}
 	a.Commands = commands.New(a.Store, commands.Config{HoldTTL: cfg.HoldTTL, CheckoutGrace: cfg.CheckoutGrace, Now: hooks.Clock.Now, ClockTolerance: cfg.ClockTolerance,
-		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log,
+		RefundCutoff: cfg.RefundCutoff, MaxSeatsPerBooking: cfg.MaxSeatsPerBooking, Logger: a.log, Forward: forward,
 		Repository: commands.Options{Observe: a.Metrics.Command, OnConflict: a.Metrics.Conflict, OnBatch: a.Metrics.Batch}})
 	// Read models live where their last rebuild put them.
 	a.Generations = projections.NewGenerations(relayDB.Collection("generations"), a.client, a.log)
@@ -290,6 +305,11 @@ func New(ctx context.Context, cfg Config, hooks Hooks) (a *App, err error) {
 	a.handler = httpapi.New(deps)
 	if cfg.Role == RoleWorker {
 		a.handler = httpapi.NewOps(deps) // probes and scrapers only
+	} else if a.Deciders != nil {
+		mux := http.NewServeMux()
+		mux.Handle(cluster.Path, a.Deciders.Handler(a.Commands))
+		mux.Handle("/", a.handler)
+		a.handler = mux
 	}
 	return a, nil
 }
@@ -478,6 +498,13 @@ func (a *App) Start(ctx context.Context) error {
 		if err := a.startFeed(ctx); err != nil {
 			return err
 		}
+	}
+	if a.Deciders != nil && a.cfg.Role != RoleWorker {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.Deciders.Run(ctx)
+		}()
 	}
 	if a.cfg.Role == RoleAPI {
 		return nil

@@ -22,12 +22,16 @@ const (
 
 // Config is the whole configuration, read once at start.
 type Config struct {
-	HTTPAddr           string
-	DataDir            string
-	MongoURI           string
-	MongoDB            string
-	RedisURL           string
-	PublicURL          string
+	HTTPAddr  string
+	DataDir   string
+	MongoURI  string
+	MongoDB   string
+	RedisURL  string
+	PublicURL string
+	// InternalURL is where other processes of the deployment reach this
+	// one's internal API (forwarded commands): INTERNAL_URL, default
+	// http://HTTP_ADDR (cmd/bookingd fills in the port it got).
+	InternalURL        string
 	JWTSecret          string
 	AdminEmail         string
 	AdminPassword      string
@@ -91,7 +95,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		HTTPAddr: or(getenv("HTTP_ADDR"), "127.0.0.1:8080"), DataDir: or(getenv("DATA_DIR"), "./data"),
 		MongoURI: getenv("MONGO_URI"), MongoDB: or(getenv("MONGO_DB"), "seatline"), RedisURL: getenv("REDIS_URL"),
-		PublicURL: getenv("PUBLIC_URL"), JWTSecret: getenv("JWT_SECRET"),
+		PublicURL: getenv("PUBLIC_URL"), InternalURL: getenv("INTERNAL_URL"), JWTSecret: getenv("JWT_SECRET"),
 		AdminEmail: getenv("ADMIN_EMAIL"), AdminPassword: getenv("ADMIN_PASSWORD"),
 		Role: or(getenv("ROLE"), RoleAll), RedisPrefix: or(getenv("REDIS_PREFIX"), "seatline:"),
 		SMTPURL: getenv("SMTP_URL"), MailFrom: or(getenv("MAIL_FROM"), "no-reply@seatline.local"),
@@ -186,6 +190,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTPAddr
+	}
+	if c.InternalURL == "" {
+		c.InternalURL = "http://" + c.HTTPAddr
 	}
 	return c
 }

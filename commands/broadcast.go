@@ -16,6 +16,7 @@ type Broadcast struct {
 
 // SendBroadcast records a broadcast; the notifications saga sends it.
 func (h *Handlers) SendBroadcast(ctx context.Context, cmd Broadcast) (Result, error) {
+	ctx = named(ctx, "SendBroadcast")
 	if cmd.Audience == broadcast.ShowHolders && cmd.ShowID != "" {
 		s, _, err := h.shows.Load(ctx, cmd.ShowID)
 		if err != nil {

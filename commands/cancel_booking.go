@@ -23,7 +23,7 @@ type CancelBooking struct {
 // A user may only cancel their own bookings; anyone else's is not found.
 // If the process dies between the booking and its seats, the booking-seats
 // saga releases the seats from the booking's event.
-func (h *Handlers) CancelBooking(ctx context.Context, cmd CancelBooking) (Result, error) {
+func (h *Handlers) cancelBooking(ctx context.Context, cmd CancelBooking) (Result, error) {
 	by := "user"
 	if cmd.Admin {
 		by = "admin"
@@ -46,7 +46,7 @@ func (h *Handlers) CancelBooking(ctx context.Context, cmd CancelBooking) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	rel, err := h.ReleaseSeats(ctx, b.ShowID(), cmd.BookingID, "cancelled", cmd.Meta)
+	rel, err := h.releaseSeats(ctx, b.ShowID(), cmd.BookingID, "cancelled", cmd.Meta)
 	if err != nil {
 		return Result{}, err
 	}
@@ -56,6 +56,6 @@ func (h *Handlers) CancelBooking(ctx context.Context, cmd CancelBooking) (Result
 
 // ReleaseSeats gives back the seats a booking holds or bought on a show;
 // it is idempotent.
-func (h *Handlers) ReleaseSeats(ctx context.Context, showID, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) releaseSeats(ctx context.Context, showID, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
 	return h.shows.Update(ctx, showID, meta, func(s *show.Show) error { return s.Release(bookingID, reason) })
 }

@@ -10,6 +10,7 @@ import (
 
 // AddMovie adds a movie to the catalog under a new id.
 func (h *Handlers) AddMovie(ctx context.Context, id string, d catalog.MovieDetails, meta eventstore.Metadata) (Result, error) {
+	ctx = named(ctx, "AddMovie")
 	return h.movies.Update(ctx, id, meta, func(m *catalog.Movie) error { return m.Add(d) })
 }
 
@@ -24,6 +25,7 @@ type MoviePatch struct {
 
 // ReviseMovie changes some details of a movie.
 func (h *Handlers) ReviseMovie(ctx context.Context, id string, p MoviePatch, meta eventstore.Metadata) (Result, error) {
+	ctx = named(ctx, "ReviseMovie")
 	return h.movies.Update(ctx, id, meta, func(m *catalog.Movie) error {
 		if !m.Exists() {
 			return catalog.ErrMovieNotFound
@@ -40,6 +42,7 @@ func (h *Handlers) ReviseMovie(ctx context.Context, id string, p MoviePatch, met
 
 // AddVenue adds a venue with its seat layout under a new id.
 func (h *Handlers) AddVenue(ctx context.Context, id string, d catalog.VenueDetails, meta eventstore.Metadata) (Result, error) {
+	ctx = named(ctx, "AddVenue")
 	return h.venues.Update(ctx, id, meta, func(v *catalog.Venue) error { return v.Add(d) })
 }
 
@@ -54,6 +57,7 @@ type VenuePatch struct {
 // ReviseVenue changes some details of a venue. Shows already scheduled
 // keep the layout they were scheduled with.
 func (h *Handlers) ReviseVenue(ctx context.Context, id string, p VenuePatch, meta eventstore.Metadata) (Result, error) {
+	ctx = named(ctx, "ReviseVenue")
 	return h.venues.Update(ctx, id, meta, func(v *catalog.Venue) error {
 		if !v.Exists() {
 			return catalog.ErrVenueNotFound

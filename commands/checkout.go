@@ -36,7 +36,7 @@ type CheckedOut struct {
 // after which the decision is made again on the latest state. The hold's
 // extension on the show is harmless if that decision then refuses: the
 // booking's own deadline, not the show's, decides the payment.
-func (h *Handlers) Checkout(ctx context.Context, cmd Checkout) (CheckedOut, error) {
+func (h *Handlers) checkout(ctx context.Context, cmd Checkout) (CheckedOut, error) {
 	if err := booking.CheckToken(cmd.PaymentToken); err != nil {
 		return CheckedOut{}, err
 	}
@@ -70,14 +70,14 @@ func (h *Handlers) Checkout(ctx context.Context, cmd Checkout) (CheckedOut, erro
 
 // RecordPayment records the gateway's success for a booking (a late one
 // is refunded in full by the booking's rule).
-func (h *Handlers) RecordPayment(ctx context.Context, bookingID, chargeID string, amount int64, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) recordPayment(ctx context.Context, bookingID, chargeID string, amount int64, meta eventstore.Metadata) (Result, error) {
 	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
 		return b.RecordPayment(chargeID, amount, h.cfg.Now())
 	})
 }
 
 // RecordPaymentFailure records the gateway's decline for a booking.
-func (h *Handlers) RecordPaymentFailure(ctx context.Context, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) recordPaymentFailure(ctx context.Context, bookingID, reason string, meta eventstore.Metadata) (Result, error) {
 	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
 		return b.RecordPaymentFailure(reason, h.cfg.Now())
 	})
@@ -89,7 +89,7 @@ func (h *Handlers) RecordPaymentFailure(ctx context.Context, bookingID, reason s
 // refunded instead. Both outcomes are idempotent. known is a version the
 // booking is known to have reached (its PaymentSucceeded): a cached state
 // that recent is used without reading the log; 0 reads the log.
-func (h *Handlers) ConfirmPaid(ctx context.Context, bookingID string, known int64, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) confirmPaid(ctx context.Context, bookingID string, known int64, meta eventstore.Metadata) (Result, error) {
 	load := h.bookings.Load
 	if known > 0 {
 		load = func(ctx context.Context, id string) (*booking.Booking, int64, error) {
@@ -125,6 +125,7 @@ func (h *Handlers) ConfirmPaid(ctx context.Context, bookingID string, known int6
 
 // RecordRefund records the gateway's refund of a booking.
 func (h *Handlers) RecordRefund(ctx context.Context, bookingID, refundID string, meta eventstore.Metadata) (Result, error) {
+	ctx = named(ctx, "RecordRefund")
 	return h.bookings.Update(ctx, bookingID, meta, func(b *booking.Booking) error {
 		return b.RecordRefund(refundID, h.cfg.Now())
 	})
@@ -140,7 +141,7 @@ func (h *Handlers) ClockTolerance() time.Duration { return h.cfg.ClockTolerance 
 // set the deadline; 0 if none is known): deadlines only move later and
 // paid, cancelled and expired bookings stay so, so a cached state that
 // recent which says "nothing to expire" is right without a read.
-func (h *Handlers) ExpireBooking(ctx context.Context, bookingID string, known int64, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) expireBooking(ctx context.Context, bookingID string, known int64, meta eventstore.Metadata) (Result, error) {
 	var st booking.State // as decided: the repository re-decides no-ops on the latest state
 	res, err := h.bookings.UpdateAt(ctx, bookingID, known, meta, func(b *booking.Booking) error {
 		err := b.WithClockTolerance(h.cfg.ClockTolerance).Expire(h.cfg.Now())

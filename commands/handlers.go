@@ -27,6 +27,9 @@ type Config struct {
 	Now            func() time.Time
 	Logger         *slog.Logger
 	Repository     Options
+	// Forward, if set, sends commands about a show to the process that
+	// decides that show's commands (see Forwarder).
+	Forward Forwarder
 }
 
 // Handlers handles every command. It is safe for concurrent use.
@@ -37,6 +40,8 @@ type Handlers struct {
 	shows      *Repository[*show.Show]
 	bookings   *Repository[*booking.Booking]
 	broadcasts *Repository[*broadcast.Broadcast]
+	// showOfBooking remembers the show of bookings, to route their commands.
+	showOfBooking bookingShows
 }
 
 // New returns the command handlers over an event log.

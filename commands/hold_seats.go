@@ -40,7 +40,7 @@ type Held struct {
 // places the booking from the show's SeatsHeld event; a retry with the same
 // booking id finishes the job too. A retry of a request that already
 // created its booking returns that booking.
-func (h *Handlers) HoldSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
+func (h *Handlers) holdSeats(ctx context.Context, cmd HoldSeats) (Held, error) {
 	if cmd.Retry {
 		if held, done, err := h.replay(ctx, cmd); done || err != nil {
 			return held, err
@@ -101,7 +101,7 @@ func (h *Handlers) replay(ctx context.Context, cmd HoldSeats) (Held, bool, error
 // idempotent: placing the same booking again changes nothing. A booking
 // that exists at all decides it (a no-op, or a conflict no later state
 // undoes), so any cached version of it is recent enough.
-func (h *Handlers) PlaceBooking(ctx context.Context, id string, p booking.Placement, meta eventstore.Metadata) (Result, error) {
+func (h *Handlers) placeBooking(ctx context.Context, id string, p booking.Placement, meta eventstore.Metadata) (Result, error) {
 	return h.bookings.UpdateAt(ctx, id, 1, meta, func(b *booking.Booking) error {
 		return b.Place(p, h.placedAt(p))
 	})

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +50,7 @@ type Options struct {
 	MaxRetries    int // decisions redone after conflicts with other processes (10)
 	MaxBatch      int // commands decided into one commit (64)
 	CacheSize     int // aggregates kept in memory (10000)
-	SnapshotEvery int // events between snapshots; 0 disables snapshots (100)
+	SnapshotEvery int // events between snapshots (100); negative disables them
 	Logger        *slog.Logger
 	// Observe, OnConflict and OnBatch report each command's latency, each
 	// decision redone after a concurrent append, and commands per commit
@@ -72,8 +70,11 @@ func (o *Options) defaults() {
 	if o.CacheSize <= 0 {
 		o.CacheSize = 10000
 	}
-	if o.SnapshotEvery < 0 {
-		o.SnapshotEvery = 0
+	switch {
+	case o.SnapshotEvery < 0:
+		o.SnapshotEvery = 0 // disabled
+	case o.SnapshotEvery == 0:
+		o.SnapshotEvery = 100
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -143,7 +144,7 @@ type queue[A any] struct {
 // conflicts) and must not have side effects. A decide that records nothing
 // succeeds without a commit.
 func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.Metadata, decide func(A) error) (Result, error) {
-	return r.update(ctx, id, 0, meta, decide, caller())
+	return r.update(ctx, id, 0, meta, decide, commandName(ctx))
 }
 
 // UpdateAt is Update for a caller that knows the stream has reached
@@ -154,7 +155,7 @@ func (r *Repository[A]) Update(ctx context.Context, id string, meta eventstore.M
 // decision that appends is checked by the append's expected version as
 // always. known 0 is Update.
 func (r *Repository[A]) UpdateAt(ctx context.Context, id string, known int64, meta eventstore.Metadata, decide func(A) error) (Result, error) {
-	return r.update(ctx, id, max(known, 0), meta, decide, caller())
+	return r.update(ctx, id, max(known, 0), meta, decide, commandName(ctx))
 }
 
 // Create is Update for a stream the caller has good reason to think is
@@ -166,7 +167,7 @@ func (r *Repository[A]) Create(ctx context.Context, id string, meta eventstore.M
 	if _, ok := r.cache.get(id); !ok {
 		r.cache.put(id, &entry[A]{agg: r.newA(id)})
 	}
-	return r.update(ctx, id, 0, meta, decide, caller())
+	return r.update(ctx, id, 0, meta, decide, commandName(ctx))
 }
 
 func (r *Repository[A]) update(ctx context.Context, id string, known int64, meta eventstore.Metadata, decide func(A) error, name string) (Result, error) {
@@ -193,21 +194,19 @@ func (r *Repository[A]) update(ctx context.Context, id string, known int64, meta
 	}
 }
 
-// caller names the Handlers method that called Update, for metrics.
-func caller() string {
-	pc, _, _, ok := runtime.Caller(2)
-	if !ok {
-		return "unknown"
+type commandKey struct{}
+
+// named returns ctx carrying the name of the command it runs, for metrics.
+func named(ctx context.Context, command string) context.Context {
+	return context.WithValue(ctx, commandKey{}, command)
+}
+
+// commandName is the command ctx runs ("other" if unnamed).
+func commandName(ctx context.Context) string {
+	if n, ok := ctx.Value(commandKey{}).(string); ok {
+		return n
 	}
-	name := runtime.FuncForPC(pc).Name() // .../commands.(*Handlers).HoldSeats[.func1]
-	name = name[strings.LastIndex(name, ".(")+1:]
-	if i := strings.Index(name, ")."); i >= 0 {
-		name = name[i+2:]
-	}
-	if i := strings.Index(name, "."); i >= 0 {
-		name = name[:i]
-	}
-	return name
+	return "other"
 }
 
 // drain decides and commits the queued commands of one stream, batch after

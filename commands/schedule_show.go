@@ -29,6 +29,7 @@ type ScheduleShow struct {
 // ScheduleShow schedules a show with the venue's current layout and the
 // movie's duration.
 func (h *Handlers) ScheduleShow(ctx context.Context, cmd ScheduleShow) (Result, error) {
+	ctx = named(ctx, "ScheduleShow")
 	movie, _, err := h.movies.Load(ctx, cmd.MovieID)
 	if err != nil {
 		return Result{}, err

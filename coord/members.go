@@ -37,46 +37,91 @@ func Preferred(members []string, name string, slot int) string {
 }
 
 // Heartbeat implements Members: a sorted set of member ids scored by when
-// their heartbeat expires.
+// their heartbeat expires. These are the workers (consumer groups' set).
 func (r *Redis) Heartbeat(ctx context.Context, id string, ttl time.Duration) error {
-	now := time.Now()
+	return r.Set("").Heartbeat(ctx, id, ttl)
+}
+
+// Alive implements Members.
+func (r *Redis) Alive(ctx context.Context) ([]string, error) { return r.Set("").Alive(ctx) }
+
+// Set returns the members of the named set ("" is the workers' set).
+func (r *Redis) Set(name string) Members {
 	key := r.prefix + "members"
-	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: id})
-		p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+	if name != "" {
+		key += ":" + name
+	}
+	return redisMembers{c: r.c, key: key}
+}
+
+type redisMembers struct {
+	c   redis.UniversalClient
+	key string
+}
+
+func (m redisMembers) Heartbeat(ctx context.Context, id string, ttl time.Duration) error {
+	now := time.Now()
+	_, err := m.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, m.key, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: id})
+		p.ZRemRangeByScore(ctx, m.key, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
 		return nil
 	})
 	return err
 }
 
-// Alive implements Members.
-func (r *Redis) Alive(ctx context.Context) ([]string, error) {
-	return r.c.ZRangeByScore(ctx, r.prefix+"members", &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
+func (m redisMembers) Alive(ctx context.Context) ([]string, error) {
+	return m.c.ZRangeByScore(ctx, m.key, &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
 }
 
-// memMembers is the membership of the in-process coordinator.
+// memMembers is a membership set of the in-process coordinator.
 type memMembers struct {
 	mu      sync.Mutex
 	expires map[string]time.Time
 }
 
 // Heartbeat implements Members.
-func (m *Memory) Heartbeat(_ context.Context, id string, ttl time.Duration) error {
-	m.members.mu.Lock()
-	defer m.members.mu.Unlock()
-	if m.members.expires == nil {
-		m.members.expires = map[string]time.Time{}
+func (m *Memory) Heartbeat(ctx context.Context, id string, ttl time.Duration) error {
+	return m.members.Heartbeat(ctx, id, ttl)
+}
+
+// Alive implements Members.
+func (m *Memory) Alive(ctx context.Context) ([]string, error) { return m.members.Alive(ctx) }
+
+// Set returns the members of the named set ("" is the workers' set).
+func (m *Memory) Set(name string) Members {
+	if name == "" {
+		return &m.members
 	}
-	m.members.expires[id] = time.Now().Add(ttl)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.memberSets == nil {
+		m.memberSets = map[string]*memMembers{}
+	}
+	s, ok := m.memberSets[name]
+	if !ok {
+		s = &memMembers{}
+		m.memberSets[name] = s
+	}
+	return s
+}
+
+// Heartbeat implements Members.
+func (s *memMembers) Heartbeat(_ context.Context, id string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expires == nil {
+		s.expires = map[string]time.Time{}
+	}
+	s.expires[id] = time.Now().Add(ttl)
 	return nil
 }
 
 // Alive implements Members.
-func (m *Memory) Alive(context.Context) ([]string, error) {
-	m.members.mu.Lock()
-	defer m.members.mu.Unlock()
+func (s *memMembers) Alive(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []string
-	for id, exp := range m.members.expires {
+	for id, exp := range s.expires {
 		if time.Now().Before(exp) {
 			out = append(out, id)
 		}

@@ -13,7 +13,8 @@ type Memory struct {
 	fences map[string]int64
 	sets   map[string]*bitset
 
-	members memMembers
+	members    memMembers
+	memberSets map[string]*memMembers
 }
 
 type memLease struct {

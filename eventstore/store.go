@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -37,6 +38,10 @@ type Options struct {
 	Logger *slog.Logger
 	// OpTimeout bounds each database call of the writer (10s).
 	OpTimeout time.Duration
+	// Snapshots is the database of the snapshots collection (the log's
+	// when nil). Apart from the log, a snapshot of a big aggregate never
+	// holds the lock the group commit needs on SQLite.
+	Snapshots *mongo.Database
 	// OnWrite, if set, is told how long each group commit took (inserting
 	// the commits and their links) and how many commits it wrote.
 	OnWrite func(commits int, d time.Duration)
@@ -82,7 +87,7 @@ func Open(ctx context.Context, db *mongo.Database, reg *Registry, opts Options) 
 	s := &Store{
 		commits: db.Collection(CommitsCollection),
 		links:   db.Collection(LinksCollection),
-		snaps:   db.Collection(SnapshotsCollection),
+		snaps:   cmp.Or(opts.Snapshots, db).Collection(SnapshotsCollection),
 		reg:     reg,
 		opts:    opts,
 		reqs:    make(chan *appendReq, 4*opts.MaxBatch),

@@ -34,6 +34,7 @@ type Metrics struct {
 	holdsPlaced    prometheus.Counter
 	dbOps          *prometheus.CounterVec
 	groupCommit    prometheus.Histogram
+	routes         *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with the Go runtime
@@ -67,10 +68,13 @@ func New() *Metrics {
 	m.dbOps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_db_operations_total",
 		Help: "Database commands (round trips) this process sent, by database, collection and kind (insert, find, update, delete, ...)."},
 		[]string{"database", "collection", "kind"})
+	m.routes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatline_command_routes_total",
+		Help: "Commands about a show by where they were decided: local, forwarded (to the show's decider), fallback (its decider did not answer)."},
+		[]string{"command", "route"})
 	m.groupCommit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatline_group_commit_duration_seconds",
 		Help: "Time of one group commit of the event store (commits and their stream links).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	for _, c := range []prometheus.Collector{m.httpDuration, m.cmdDuration, m.cmdConflicts, m.cmdBatch, m.appendCommits, m.appendEvents,
-		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced, m.dbOps, m.groupCommit} {
+		m.handled, m.handleDuration, m.payments, m.emails, m.holdsExpired, m.holdsPlaced, m.dbOps, m.groupCommit, m.routes} {
 		f(c)
 	}
 	return m
@@ -103,6 +107,9 @@ func (m *Metrics) Conflict(name string) { m.cmdConflicts.WithLabelValues(name).I
 
 // Batch records how many commands went into one commit.
 func (m *Metrics) Batch(n int) { m.cmdBatch.Observe(float64(n)) }
+
+// Route records where a command about a show was decided.
+func (m *Metrics) Route(command, route string) { m.routes.WithLabelValues(command, route).Inc() }
 
 // GroupCommit records one group commit of the event store.
 func (m *Metrics) GroupCommit(commits int, d time.Duration) { m.groupCommit.Observe(d.Seconds()) }

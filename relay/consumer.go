@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,17 +104,16 @@ type Consumer struct {
 	mu    sync.Mutex
 	ready map[string]chan struct{}
 
-	member   string // this process in partition assignment
-	beatOnce sync.Once
-	alive    []string // live members, cached
-	aliveAt  time.Time
+	share *coord.Share // partitions and groups over the workers
 }
 
 // NewConsumer returns a consumer runner.
 func NewConsumer(b *bus.Bus, reg *eventstore.Registry, l coord.Leaser, p coord.Progress, dead *DeadLetters, o ConsumerOptions) *Consumer {
 	o.defaults()
+	members, _ := l.(coord.Members) // the workers' set
 	return &Consumer{bus: b, reg: reg, leaser: l, progress: p, dead: dead, opts: o, ready: map[string]chan struct{}{},
-		member: fmt.Sprintf("worker-%d-%d", os.Getpid(), time.Now().UnixNano())}
+		share: &coord.Share{Leaser: l, Members: members, TTL: o.LeaseTTL, Logger: o.Logger,
+			Self: fmt.Sprintf("worker-%d-%d", os.Getpid(), time.Now().UnixNano())}}
 }
 
 func (c *Consumer) readyChan(group string) chan struct{} {
@@ -158,7 +156,6 @@ func (c *Consumer) WaitSubscribed(ctx context.Context, groups ...string) error {
 // Run consumes for h until ctx ends, whenever this process holds the
 // group's lease.
 func (c *Consumer) Run(ctx context.Context, h Handler) {
-	c.startHeartbeat(ctx)
 	var wg sync.WaitGroup
 	for p := range c.bus.Partitions() {
 		wg.Add(1)
@@ -179,11 +176,8 @@ func (c *Consumer) leaseName(group string, partition int) string {
 }
 
 // runPartition consumes one partition of a group whenever this process
-// holds its lease. A process does not take a lease that another live
-// worker is preferred for (coord.Preferred over the live members), and
-// gives one up when its preferred worker appears, so that partitions and
-// groups spread over the workers; a lease left free for a few seconds is
-// taken by anyone.
+// holds its lease; the partitions and groups spread over the workers (see
+// coord.Share), and a paused group gives its leases up.
 func (c *Consumer) runPartition(ctx context.Context, h Handler, partition int) {
 	group := h.Name()
 	lease := c.leaseName(group, partition)
@@ -191,118 +185,22 @@ func (c *Consumer) runPartition(ctx context.Context, h Handler, partition int) {
 	if c.bus.Partitions() > 1 {
 		log = log.With("partition", partition)
 	}
-	var freeSince time.Time
-	hold := func(ctx context.Context) bool {
-		if c.paused(ctx, group) {
-			return true
+	paused := func(ctx context.Context) bool { return c.paused(ctx, group) }
+	c.share.Run(ctx, lease, group, partition, paused, func(ctx context.Context, fence int64) {
+		log.Debug("relay: consuming", "fence", fence)
+		if r, ok := h.(Refresher); ok {
+			r.Refresh(ctx)
 		}
-		pref, many := c.preferred(ctx, group, partition)
-		if !many || pref == c.member {
-			return false
+		if t, ok := h.(TermAware); ok {
+			t.StartTerm(ctx, partition)
 		}
-		if owner, _, err := c.holder(ctx, lease); err != nil || owner != "" {
-			freeSince = time.Time{}
-			return true
-		}
-		if freeSince.IsZero() {
-			freeSince = time.Now()
-		}
-		return time.Since(freeSince) < 3*time.Second // its preferred worker has not come for it
-	}
-	coord.RunLeased(ctx, c.leaser, lease, coord.RunOptions{TTL: c.opts.LeaseTTL, Logger: log, Hold: hold, Retry: 250 * time.Millisecond, Owner: c.member},
-		func(ctx context.Context, fence int64) {
-			// Held now: once given up, wait again for the preferred worker
-			// rather than taking the lease straight back, which would starve it.
-			freeSince = time.Time{}
-			ctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go func() { // give the lease up when paused, or to the worker preferred for it
-				for ctx.Err() == nil {
-					if c.paused(ctx, group) {
-						log.Info("relay: group paused; giving up its lease")
-						stop()
-						return
-					}
-					if pref, many := c.preferred(ctx, group, partition); many && pref != c.member {
-						log.Info("relay: handing the lease to the worker preferred for it", "to", pref)
-						stop()
-						return
-					}
-					sleep(ctx, time.Second)
-				}
-			}()
-			log.Debug("relay: consuming", "fence", fence)
-			if r, ok := h.(Refresher); ok {
-				r.Refresh(ctx)
+		for ctx.Err() == nil {
+			if err := c.consume(ctx, h, partition, log); err != nil && ctx.Err() == nil {
+				log.Warn("relay: subscription ended", "err", err)
+				time.Sleep(500 * time.Millisecond)
 			}
-			if t, ok := h.(TermAware); ok {
-				t.StartTerm(ctx, partition)
-			}
-			for ctx.Err() == nil {
-				if err := c.consume(ctx, h, partition, log); err != nil && ctx.Err() == nil {
-					log.Warn("relay: subscription ended", "err", err)
-					time.Sleep(500 * time.Millisecond)
-				}
-			}
-		})
-}
-
-// startHeartbeat makes this process a live member for partition
-// assignment while ctx lasts (once per process).
-func (c *Consumer) startHeartbeat(ctx context.Context) {
-	c.beatOnce.Do(func() {
-		m, ok := c.leaser.(coord.Members)
-		if !ok {
-			return
 		}
-		// A member is alive for one lease TTL after its last beat, so a dead
-		// worker stops being preferred about when its leases expire.
-		ttl := c.opts.LeaseTTL
-		every := min(time.Second, ttl/4)
-		_ = m.Heartbeat(ctx, c.member, ttl)
-		go func() {
-			for ctx.Err() == nil {
-				sleep(ctx, every)
-				if err := m.Heartbeat(ctx, c.member, ttl); err != nil && ctx.Err() == nil {
-					c.opts.Logger.Warn("relay: heartbeat", "err", err)
-				}
-			}
-		}()
 	})
-}
-
-// preferred returns the live member a group partition should go to, and whether
-// there is more than one member (else anyone may take anything). The
-// member list is cached for a second.
-func (c *Consumer) preferred(ctx context.Context, group string, partition int) (string, bool) {
-	m, ok := c.leaser.(coord.Members)
-	if !ok {
-		return "", false
-	}
-	c.mu.Lock()
-	alive, fresh := c.alive, time.Since(c.aliveAt) < time.Second
-	c.mu.Unlock()
-	if !fresh {
-		list, err := m.Alive(ctx)
-		if err != nil {
-			return "", false
-		}
-		if !slices.Contains(list, c.member) {
-			list = append(list, c.member)
-		}
-		c.mu.Lock()
-		c.alive, c.aliveAt, alive = list, time.Now(), list
-		c.mu.Unlock()
-	}
-	return coord.Preferred(alive, group, partition), len(alive) > 1
-}
-
-func (c *Consumer) holder(ctx context.Context, lease string) (string, time.Duration, error) {
-	h, ok := c.leaser.(coord.LeaseHolder)
-	if !ok {
-		return "", 0, nil
-	}
-	return h.Holder(ctx, lease)
 }
 
 // paused reports whether someone holds the group's pause lease.

@@ -44,6 +44,14 @@ func run() error {
 		go func() { fmt.Fprintln(os.Stderr, "pprof:", http.ListenAndServe(addr, nil)) }()
 	}
 
+	// Listen first: other processes reach this one at the address it got.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	if cfg.InternalURL == "" {
+		cfg.InternalURL = "http://" + ln.Addr().String()
+	}
 	a, err := app.New(ctx, cfg, app.Hooks{Failpoint: failpoint()})
 	if err != nil {
 		return err
@@ -53,10 +61,6 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "\nFirst admin account (shown once, keep it):\n  email:    %s\n  password: %s\n\n", c.Email, c.Password)
 	}
 	if err := a.Start(ctx); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
 		return err
 	}
 	if cfg.Role == app.RoleWorker {

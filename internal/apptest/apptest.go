@@ -103,6 +103,7 @@ func Start(t testing.TB, o Options) *Engine {
 	// Listen first, so that links and OAuth callbacks name the real address.
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	cfg.InternalURL = cfg.PublicURL
 	if o.Tune != nil {
 		o.Tune(&cfg)
 	}
